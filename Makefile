@@ -1,0 +1,45 @@
+# The two set-up commands: `make run` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+APP    ?= seed
+
+.PHONY: run test lint typecheck bench bench-quick clean system-deps
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.run-deps: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.test-deps: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@ $(VENV)/.run-deps
+
+## run: serve the main dashboard on http://127.0.0.1:8050 (embedded SQLite store)
+run: $(VENV)/.run-deps
+	$(BIN)/livedash run $(APP)
+
+system-deps:
+	./scripts/ensure-system-deps.sh
+
+lint: $(VENV)/.test-deps
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(VENV)/.test-deps
+	$(BIN)/mypy
+
+## test: lint, type-check and run the whole suite (installs chromium/redis-server if missing)
+test: $(VENV)/.test-deps system-deps lint typecheck
+	$(BIN)/pytest
+
+bench: $(VENV)/.test-deps system-deps
+	@echo "no benchmarks yet (see the benchmark issue)"
+
+bench-quick: bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,30 @@
+"""The apps shipped with livedash, runnable with ``livedash run NAME``."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from livedash.errors import ConfigError
+
+#: name -> module; each module has ``create_app(options: AppOptions) -> dash.Dash``.
+APPS = {
+    "seed": "livedash.apps.seed",
+}
+
+
+@dataclass(frozen=True)
+class AppOptions:
+    """What the CLI passes to an app factory."""
+
+    store: str = "sqlite:///livedash.db"
+    transport: str = "push"
+
+
+def create(name: str, options: AppOptions) -> Any:
+    """Build the Dash app called ``name``."""
+    module = APPS.get(name)
+    if module is None:
+        raise ConfigError(f"unknown app {name!r}; choose one of: {', '.join(sorted(APPS))}")
+    return importlib.import_module(module).create_app(options)

@@ -1,0 +1,241 @@
+/*
+ * livedash connection core: ONE event stream per browser, shared by every tab.
+ *
+ * Loaded as a SharedWorker (every tab uses the same URL and name, so they share it), or,
+ * where SharedWorker is missing, as a plain script that the page runs for itself.
+ * Browsers allow 6 HTTP/1.1 connections per host; a stream per tab would hang the 7th tab.
+ *
+ * Page -> core:  {type:'sub', id, streams:{name: historyCount}}  |  {type:'bye'}
+ * Core -> page:  {type:'history', id, stream, events}  (then live events, contiguous)
+ *                {type:'events', events}  {type:'reset', stream, events}  {type:'state', ...}
+ * Events travel as [stream, seq, ts, data].
+ */
+(function (scope) {
+  'use strict';
+
+  function Core(base) {
+    this.base = base;
+    this.ports = new Set();
+    this.wants = new Map(); // port -> Set of streams it follows
+    this.cursor = {}; // stream -> newest seq received
+    this.rings = {}; // stream -> newest events, contiguous, at most cap[stream]
+    this.cap = {};
+    this.followed = ''; // the stream set of the open EventSource, as a sorted key
+    this.es = null;
+    this.state = 'connecting';
+    this.store = 'ok';
+    this.failures = 0;
+    this.queue = Promise.resolve(); // subscriptions are handled one at a time
+    this.timer = null;
+  }
+
+  Core.prototype.attach = function (port) {
+    this.ports.add(port);
+    this.wants.set(port, new Set());
+    port.post({type: 'state', state: this.state, store: this.store});
+  };
+
+  Core.prototype.detach = function (port) {
+    this.ports.delete(port);
+    this.wants.delete(port);
+    var self = this;
+    // Let a reloading tab come back before the connection is dropped.
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(function () {
+      if (self.ports.size === 0) self.close();
+    }, 5000);
+  };
+
+  Core.prototype.close = function () {
+    if (this.es) this.es.close();
+    this.es = null;
+    this.followed = '';
+    this.cursor = {};
+    this.rings = {};
+    this.cap = {};
+  };
+
+  Core.prototype.subscribe = function (port, id, streams) {
+    var self = this;
+    this.queue = this.queue.then(function () {
+      return self._subscribe(port, id, streams);
+    }).catch(function (err) {
+      port.post({type: 'error', id: id, message: String(err)});
+    });
+  };
+
+  Core.prototype._subscribe = function (port, id, streams) {
+    var self = this;
+    var names = Object.keys(streams);
+    var fetches = [];
+    names.forEach(function (name) {
+      var n = streams[name] || 0;
+      var known = name in self.cursor;
+      if (!known || n > (self.cap[name] || 0)) {
+        self.cap[name] = Math.max(self.cap[name] || 0, n);
+        fetches.push(name);
+      }
+    });
+    var done = fetches.length ? this._fetchHistory(fetches) : Promise.resolve();
+    return done.then(function () {
+      if (!self.ports.has(port)) return;
+      var wants = self.wants.get(port);
+      names.forEach(function (name) {
+        var n = streams[name] || 0;
+        var ring = self.rings[name] || [];
+        port.post({type: 'history', id: id, stream: name,
+          events: n ? ring.slice(Math.max(0, ring.length - n)) : []});
+        wants.add(name); // from here on the port gets live events, contiguous with the above
+      });
+      self._follow();
+    });
+  };
+
+  Core.prototype._fetchHistory = function (names) {
+    var self = this;
+    var params = names.map(function (name) {
+      return 'stream=' + encodeURIComponent(name) + '&last=' + encodeURIComponent(name + ':' + self.cap[name]);
+    }).join('&');
+    return fetch(this.base + '/poll?' + params, {cache: 'no-store'}).then(function (r) {
+      if (!r.ok) throw new Error('history request failed: HTTP ' + r.status);
+      return r.json();
+    }).then(function (body) {
+      var cursor = parseCursor(body.cursor);
+      names.forEach(function (name) {
+        var fresh = body.events.filter(function (e) { return e[0] === name; });
+        self._merge(name, fresh);
+        if (!(name in self.cursor)) self.cursor[name] = cursor[name] || 0;
+      });
+    });
+  };
+
+  Core.prototype._merge = function (name, events) {
+    // Union by seq: history may overlap events the live stream already delivered.
+    var ring = this.rings[name] || [];
+    var bySeq = new Map();
+    ring.concat(events).forEach(function (e) { bySeq.set(e[1], e); });
+    var merged = Array.from(bySeq.values()).sort(function (a, b) { return a[1] - b[1]; });
+    var cap = this.cap[name] || 0;
+    this.rings[name] = cap ? merged.slice(Math.max(0, merged.length - cap)) : [];
+  };
+
+  Core.prototype._follow = function () {
+    var names = Object.keys(this.cursor).sort();
+    var key = names.join(',');
+    if (key === this.followed && this.es) return;
+    this.followed = key;
+    this._connect();
+  };
+
+  Core.prototype._connect = function () {
+    var self = this;
+    if (this.es) this.es.close();
+    clearTimeout(this.timer);
+    var names = this.followed ? this.followed.split(',') : [];
+    if (!names.length) return;
+    var cursor = names.map(function (n) { return n + ':' + self.cursor[n]; }).join(',');
+    var url = this.base + '/events?' + names.map(function (n) {
+      return 'stream=' + encodeURIComponent(n);
+    }).join('&') + '&cursor=' + encodeURIComponent(cursor);
+    var es = new EventSource(url);
+    this.es = es;
+    es.onopen = function () {
+      self.failures = 0;
+      self._setState('live');
+    };
+    es.onmessage = function (msg) {
+      if (es !== self.es) return;
+      self._receive(JSON.parse(msg.data), msg.lastEventId);
+    };
+    es.addEventListener('status', function (msg) {
+      self.store = JSON.parse(msg.data).store;
+      self._setState(self.state);
+    });
+    es.addEventListener('reset', function (msg) {
+      var name = JSON.parse(msg.data).stream;
+      self.rings[name] = [];
+      self._fetchHistory([name]).then(function () {
+        self._broadcast(name, {type: 'reset', stream: name, events: self.rings[name]});
+      });
+    });
+    es.onerror = function () {
+      if (es !== self.es) return;
+      self.failures += 1;
+      if (es.readyState === EventSource.CLOSED) {
+        // The browser gave up (HTTP error): reconnect ourselves from our cursor, backing off.
+        var delay = Math.min(10000, 250 * Math.pow(2, self.failures));
+        self.timer = setTimeout(function () { self._connect(); }, delay);
+      }
+      self._setState(self.failures > 5 ? 'offline' : 'reconnecting');
+    };
+  };
+
+  Core.prototype._receive = function (events, lastEventId) {
+    var self = this;
+    var fresh = [];
+    events.forEach(function (e) {
+      var name = e[0];
+      if (!(name in self.cursor) || e[1] <= self.cursor[name]) return;
+      self.cursor[name] = e[1];
+      var ring = self.rings[name];
+      if (ring && self.cap[name]) {
+        ring.push(e);
+        if (ring.length > self.cap[name]) ring.splice(0, ring.length - self.cap[name]);
+      }
+      fresh.push(e);
+    });
+    // The id carries every stream's position, also for streams with no new events.
+    var ids = parseCursor(lastEventId || '');
+    Object.keys(ids).forEach(function (name) {
+      if (name in self.cursor && ids[name] > self.cursor[name]) self.cursor[name] = ids[name];
+    });
+    if (!fresh.length) return;
+    this.ports.forEach(function (port) {
+      var wants = self.wants.get(port);
+      var mine = fresh.filter(function (e) { return wants.has(e[0]); });
+      if (mine.length) port.post({type: 'events', events: mine});
+    });
+  };
+
+  Core.prototype._broadcast = function (name, msg) {
+    var self = this;
+    this.ports.forEach(function (port) {
+      if (self.wants.get(port).has(name)) port.post(msg);
+    });
+  };
+
+  Core.prototype._setState = function (state) {
+    this.state = state;
+    var msg = {type: 'state', state: state, store: this.store};
+    this.ports.forEach(function (port) { port.post(msg); });
+  };
+
+  Core.prototype.handle = function (port, msg) {
+    if (msg.type === 'sub') this.subscribe(port, msg.id, msg.streams);
+    else if (msg.type === 'bye') this.detach(port);
+  };
+
+  function parseCursor(text) {
+    var out = {};
+    (text || '').split(',').forEach(function (part) {
+      var i = part.lastIndexOf(':');
+      if (i > 0) out[part.slice(0, i)] = parseInt(part.slice(i + 1), 10);
+    });
+    return out;
+  }
+
+  var isShared = typeof SharedWorkerGlobalScope !== 'undefined' && scope instanceof SharedWorkerGlobalScope;
+  if (isShared) {
+    var base = new URL(scope.location.href).searchParams.get('base') || '/livedash';
+    var core = new Core(base);
+    scope.onconnect = function (e) {
+      var raw = e.ports[0];
+      var port = {post: function (m) { raw.postMessage(m); }};
+      raw.onmessage = function (m) { core.handle(port, m.data); };
+      raw.start();
+      core.attach(port);
+    };
+  } else {
+    scope.LivedashCore = Core;
+  }
+})(self);

@@ -1,0 +1,340 @@
+/*
+ * livedash browser client.
+ *
+ * Finds live components ([data-livedash] elements rendered by livedash.LiveText /
+ * LiveGraph), asks the shared connection (livedash-worker.js) for their streams and
+ * applies events once per animation frame with dash_clientside.set_props, so Dash's own
+ * state stays true and other callbacks can react. Hidden tabs render nothing and catch up
+ * in one batch when shown.
+ */
+(function () {
+  'use strict';
+  var script = document.currentScript;
+  var params = new URL(script.src, location.href).searchParams;
+  var base = params.get('base') || '/livedash';
+  var workerUrl = base + '/static/livedash-worker.js?v=' + (params.get('v') || '0') +
+    '&base=' + encodeURIComponent(base);
+
+  var api = {
+    state: 'connecting',
+    store: 'ok',
+    widgets: {},
+    stats: {messages: 0, events: 0, applied: 0, gaps: 0, extends: 0},
+    onApply: null, // optional hook (benchmarks): function (widget, event)
+    transport: null
+  };
+  window.livedash = api;
+
+  var nextId = 1;
+  var pendingSubs = {}; // request id -> true while history is outstanding
+  var port = connect();
+
+  function connect() {
+    var onMessage = function (msg) { receive(msg); };
+    if (window.SharedWorker && !window.LIVEDASH_NO_SHARED_WORKER) {
+      try {
+        var worker = new SharedWorker(workerUrl, {name: 'livedash'});
+        worker.port.onmessage = function (e) { onMessage(e.data); };
+        worker.port.start();
+        api.transport = 'sharedworker';
+        return {post: function (m) { worker.port.postMessage(m); }};
+      } catch (err) {
+        console.warn('livedash: SharedWorker unavailable, using a connection per tab', err);
+      }
+    }
+    // Fallback: run the same core in this page (one connection per tab).
+    api.transport = 'page';
+    var queued = [];
+    var local = null;
+    var pagePort = {post: function (m) { onMessage(m); }};
+    var tag = document.createElement('script');
+    tag.src = workerUrl;
+    tag.onload = function () {
+      local = new window.LivedashCore(base);
+      local.attach(pagePort);
+      queued.forEach(function (m) { local.handle(pagePort, m); });
+      queued = [];
+    };
+    document.head.appendChild(tag);
+    return {post: function (m) { if (local) local.handle(pagePort, m); else queued.push(m); }};
+  }
+
+  window.addEventListener('pagehide', function () { port.post({type: 'bye'}); });
+  window.addEventListener('pageshow', function (e) {
+    if (!e.persisted) return;
+    // Back from the back/forward cache: the worker forgot us, subscribe again from scratch.
+    Object.keys(api.widgets).forEach(function (id) { delete api.widgets[id]; });
+    scan();
+  });
+
+  // ---- messages from the connection --------------------------------------------------
+  function receive(msg) {
+    api.stats.messages += 1;
+    if (msg.type === 'state') {
+      api.state = msg.state;
+      api.store = msg.store;
+      badge();
+    } else if (msg.type === 'history') {
+      eachWidget(msg.stream, function (w) {
+        if (w.request === msg.id) w.start(msg.events);
+      });
+    } else if (msg.type === 'events') {
+      api.stats.events += msg.events.length;
+      msg.events.forEach(function (e) {
+        eachWidget(e[0], function (w) { w.offer(e); });
+      });
+    } else if (msg.type === 'reset') {
+      eachWidget(msg.stream, function (w) { w.reset(msg.events); });
+    } else if (msg.type === 'error') {
+      console.error('livedash:', msg.message);
+    }
+    schedule();
+  }
+
+  function eachWidget(stream, fn) {
+    Object.keys(api.widgets).forEach(function (id) {
+      var w = api.widgets[id];
+      if (w.spec.stream === stream) fn(w);
+    });
+  }
+
+  // ---- widgets -----------------------------------------------------------------------
+  function Widget(id, spec, el) {
+    this.id = id;
+    this.spec = spec;
+    this.el = el;
+    this.lastSeq = 0;
+    this.started = false;
+    this.early = []; // live events that arrived before this widget's history
+    this.request = null;
+  }
+  Widget.prototype.start = function (history) {
+    this.started = true;
+    var self = this;
+    history.concat(this.early).forEach(function (e) { self.offer(e); });
+    this.early = [];
+  };
+  Widget.prototype.offer = function (e) {
+    if (!this.started) { this.early.push(e); return; }
+    if (e[1] <= this.lastSeq) return;
+    if (this.lastSeq && e[1] !== this.lastSeq + 1) api.stats.gaps += 1;
+    this.lastSeq = e[1];
+    this.take(e);
+  };
+  Widget.prototype.reset = function (events) {
+    this.lastSeq = 0;
+    this.clear();
+    var self = this;
+    events.forEach(function (e) { self.offer(e); });
+  };
+
+  function TextWidget(id, spec, el) { Widget.call(this, id, spec, el); this.latest = null; this.shown = null; }
+  TextWidget.prototype = Object.create(Widget.prototype);
+  TextWidget.prototype.history = function () { return 1; };
+  TextWidget.prototype.take = function (e) { this.latest = e; };
+  TextWidget.prototype.clear = function () { this.latest = null; };
+  TextWidget.prototype.flush = function () {
+    var e = this.latest;
+    if (!e) return;
+    this.latest = null;
+    var text = format(this.spec.template, e);
+    if (text !== this.shown) {
+      window.dash_clientside.set_props(this.id, {children: text});
+      this.shown = text;
+    }
+    api.stats.applied += 1;
+    if (api.onApply) api.onApply(this, e);
+  };
+
+  function GraphWidget(id, spec, el) {
+    Widget.call(this, id, spec, el);
+    this.pending = [];
+    this.inflight = false;
+  }
+  GraphWidget.prototype = Object.create(Widget.prototype);
+  GraphWidget.prototype.history = function () { return this.spec.window; };
+  GraphWidget.prototype.take = function (e) {
+    this.pending.push(e);
+    // Points beyond the window would be cut by maxPoints anyway; keep hidden tabs bounded.
+    if (this.pending.length > this.spec.window) this.pending.splice(0, this.pending.length - this.spec.window);
+  };
+  GraphWidget.prototype.clear = function () {
+    this.pending = [];
+    var gd = this.plot();
+    if (gd) {
+      var empty = this.spec.y.map(function () { return []; });
+      window.Plotly.restyle(gd, {x: empty, y: empty});
+    }
+  };
+  GraphWidget.prototype.plot = function () {
+    var host = document.getElementById(this.spec.graph);
+    var gd = host && host.querySelector('.js-plotly-plot');
+    return gd && gd._fullLayout && !gd.classList.contains('dash-graph--pending') ? gd : null;
+  };
+  GraphWidget.prototype.flush = function () {
+    // One extendData in flight per graph: dcc.Graph replays queued extends, so sending
+    // another before the last has been drawn makes every tab fall further behind.
+    if (this.inflight || !this.pending.length) return;
+    var gd = this.plot();
+    if (!gd) return;
+    var batch = this.pending;
+    this.pending = [];
+    var spec = this.spec;
+    var xs = batch.map(function (e) { return xValue(spec.x, e); });
+    var update = {
+      x: spec.y.map(function () { return xs; }),
+      y: spec.y.map(function (field) {
+        return batch.map(function (e) { var v = lookup(e, field); return v === undefined ? null : v; });
+      })
+    };
+    var indices = spec.y.map(function (_, i) { return i; });
+    var self = this;
+    this.inflight = true;
+    var done = function () {
+      if (!self.inflight) return;
+      self.inflight = false;
+      clearTimeout(guard);
+      schedule();
+    };
+    // Landed when Plotly has redrawn; the timer only guards against a lost event.
+    var guard = setTimeout(done, 2000);
+    if (gd.once) gd.once('plotly_afterplot', done);
+    window.dash_clientside.set_props(spec.graph, {extendData: [update, indices, spec.window]});
+    api.stats.extends += 1;
+    api.stats.applied += batch.length;
+    if (api.onApply) batch.forEach(function (e) { api.onApply(self, e); });
+  };
+
+  // ---- discovery -----------------------------------------------------------------------
+  function scan() {
+    var seen = {};
+    var subs = {};
+    var requestId = nextId++;
+    document.querySelectorAll('[data-livedash]').forEach(function (el) {
+      var spec;
+      try { spec = JSON.parse(el.getAttribute('data-livedash')); } catch (err) { return; }
+      var id = spec.kind === 'graph' ? spec.graph : el.id;
+      if (!id) return;
+      seen[id] = true;
+      var w = api.widgets[id];
+      if (w && w.el === el) return;
+      w = spec.kind === 'graph' ? new GraphWidget(id, spec, el) : new TextWidget(id, spec, el);
+      w.request = requestId;
+      api.widgets[id] = w;
+      subs[spec.stream] = Math.max(subs[spec.stream] || 0, w.history());
+    });
+    Object.keys(api.widgets).forEach(function (id) {
+      if (!seen[id]) delete api.widgets[id];
+    });
+    if (Object.keys(subs).length) {
+      pendingSubs[requestId] = true;
+      port.post({type: 'sub', id: requestId, streams: subs});
+    }
+  }
+
+  function ready() {
+    return window.dash_clientside && window.dash_clientside.set_props;
+  }
+
+  var scheduled = false;
+  function schedule() {
+    if (scheduled) return;
+    scheduled = true;
+    requestAnimationFrame(flush);
+  }
+  function flush() {
+    scheduled = false;
+    if (document.hidden || !ready()) {
+      if (!document.hidden) setTimeout(schedule, 50); // renderer still loading: wait for it
+      return;
+    }
+    Object.keys(api.widgets).forEach(function (id) {
+      var w = api.widgets[id];
+      try {
+        w.flush();
+      } catch (err) {
+        console.error('livedash: could not update', id, err);
+      }
+    });
+  }
+  document.addEventListener('visibilitychange', function () { if (!document.hidden) schedule(); });
+
+  var scanTimer = null;
+  function watchDom() {
+    scan();
+    new MutationObserver(function () {
+      // Dash renders in bursts; scan once per burst.
+      if (scanTimer) return;
+      scanTimer = setTimeout(function () { scanTimer = null; scan(); schedule(); }, 30);
+    }).observe(document.body, {childList: true, subtree: true});
+  }
+
+  // ---- badge ---------------------------------------------------------------------------
+  var LABELS = {live: 'live', connecting: 'connecting…', reconnecting: 'reconnecting…', offline: 'offline'};
+  function badge() {
+    var el = document.getElementById('livedash-badge');
+    if (!el) {
+      if (!document.body) return;
+      el = document.createElement('div');
+      el.id = 'livedash-badge';
+      el.setAttribute('role', 'status');
+      el.setAttribute('aria-live', 'polite');
+      document.body.appendChild(el);
+    }
+    var degraded = api.state === 'live' && api.store !== 'ok';
+    el.setAttribute('data-state', degraded ? 'degraded' : api.state);
+    el.textContent = degraded ? 'live feed degraded' : LABELS[api.state] || api.state;
+    el.title = degraded ? 'The server cannot reach its store; updates will resume on their own.' : '';
+  }
+
+  // ---- formatting ------------------------------------------------------------------------
+  function lookup(e, path) {
+    if (path === 'ts') return e[2];
+    if (path === 'seq') return e[1];
+    var v = e[3];
+    var parts = path.split('.');
+    for (var i = 0; i < parts.length; i++) {
+      if (v === null || typeof v !== 'object') return undefined;
+      v = v[parts[i]];
+    }
+    return v;
+  }
+  function pad(n, w) { return String(n).padStart(w || 2, '0'); }
+  function localTime(ts) {
+    var d = new Date(ts * 1000);
+    return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' +
+      pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds()) + '.' +
+      pad(d.getMilliseconds(), 3);
+  }
+  function xValue(field, e) {
+    return field === 'ts' ? localTime(e[2]) : lookup(e, field);
+  }
+  function formatValue(v, spec) {
+    if (v === undefined || v === null) return '';
+    if (!spec) return typeof v === 'object' ? JSON.stringify(v) : String(v);
+    var m = /^(,)?(?:\.(\d+))?([f%])?$/.exec(spec);
+    var num = Number(v);
+    if (!m || isNaN(num)) return String(v);
+    var digits = m[2] === undefined ? undefined : parseInt(m[2], 10);
+    if (m[3] === '%') num *= 100;
+    var text = m[1]
+      ? num.toLocaleString('en-US', digits === undefined ? {} : {minimumFractionDigits: digits, maximumFractionDigits: digits})
+      : (digits === undefined ? String(num) : num.toFixed(digits));
+    return m[3] === '%' ? text + '%' : text;
+  }
+  function format(template, e) {
+    return template.replace(/\{\{|\}\}|\{([^{}:]+)(?::([^{}]*))?\}/g, function (m, path, spec) {
+      if (m === '{{') return '{';
+      if (m === '}}') return '}';
+      return formatValue(lookup(e, path), spec);
+    });
+  }
+  api.format = format;
+
+  function boot() {
+    badge();
+    watchDom();
+  }
+  if (document.body) boot();
+  else document.addEventListener('DOMContentLoaded', boot);
+})();

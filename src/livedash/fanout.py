@@ -1,0 +1,205 @@
+"""Fan-out: one reader per process follows the store and feeds every subscriber's queue."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Iterable
+
+from livedash.errors import StoreError
+from livedash.events import Event
+from livedash.stores.base import Store
+
+log = logging.getLogger(__name__)
+
+#: Longest a blocked store read waits before checking for shutdown.
+READ_TIMEOUT = 1.0
+#: Retry delay after the store fails (for example Redis down); doubles up to the cap.
+RETRY_MIN, RETRY_MAX = 0.1, 2.0
+
+
+class Overflow(Exception):
+    """The subscriber fell behind and its queue was dropped: resync from the store."""
+
+
+class Subscription:
+    """A bounded queue of events for one connection. Never blocks the publisher:
+    when full it is emptied and marked overflowed, and the reader catches up from the store."""
+
+    def __init__(self, streams: Iterable[str], maxsize: int) -> None:
+        self.streams = frozenset(streams)
+        self.maxsize = maxsize
+        self._queue: deque[Event] = deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._overflowed = False
+        self._status: str | None = None
+        self.closed = False
+        #: how many times this subscription overflowed (for metrics and tests)
+        self.overflows = 0
+
+    def offer(self, event: Event) -> None:
+        """Queue ``event`` (called by the fan-out thread)."""
+        with self._cond:
+            if self._overflowed:
+                return
+            if len(self._queue) >= self.maxsize:
+                self._queue.clear()
+                self._overflowed = True
+                self.overflows += 1
+            else:
+                self._queue.append(event)
+            self._cond.notify()
+
+    def set_status(self, status: str) -> None:
+        """Tell the reader the store's state changed (``ok`` / ``degraded``)."""
+        with self._cond:
+            self._status = status
+            self._cond.notify()
+
+    def get(self, timeout: float) -> tuple[list[Event], str | None]:
+        """Every queued event and any new store status, waiting up to ``timeout`` seconds.
+
+        Raises :class:`Overflow` when events were dropped since the last call."""
+        with self._cond:
+            if not (self._queue or self._overflowed or self._status or self.closed):
+                self._cond.wait(timeout)
+            if self._overflowed:
+                self._overflowed = False
+                raise Overflow
+            events = list(self._queue)
+            self._queue.clear()
+            status, self._status = self._status, None
+            return events, status
+
+    def pending(self) -> int:
+        """Events queued and not yet taken."""
+        with self._cond:
+            return len(self._queue)
+
+    def close(self) -> None:
+        """Wake the reader; it should stop."""
+        with self._cond:
+            self.closed = True
+            self._cond.notify()
+
+
+class Fanout:
+    """Follows the streams that have subscribers and dispatches each new event once per
+    subscriber. The set of followed streams grows and shrinks with the subscribers."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        self._subs: dict[str, set[Subscription]] = {}
+        self._cursor: dict[str, int] = {}
+        self._wake = threading.Condition(self._lock)
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+        self.healthy = True
+
+    def subscribe(self, streams: Iterable[str], maxsize: int) -> Subscription:
+        """Register a subscription; events published after this call reach it."""
+        sub = Subscription(streams, maxsize)
+        added = False
+        with self._lock:
+            for stream in sub.streams:
+                self._subs.setdefault(stream, set()).add(sub)
+            try:
+                # Read heads after registering and under the lock, so that no second
+                # subscriber can read the store before the cursor exists: older events are
+                # each subscriber's own catch-up read, newer ones arrive here.
+                for stream in sub.streams:
+                    if stream not in self._cursor:
+                        self._cursor[stream] = self._store.head(stream)
+                        added = True
+            except StoreError:
+                self._forget(sub)
+                raise
+            self._ensure_thread()
+            self._wake.notify()
+        if added:
+            self._store.interrupt()
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        """Forget ``sub``; streams nobody watches are no longer followed."""
+        sub.close()
+        with self._lock:
+            self._forget(sub)
+
+    def _forget(self, sub: Subscription) -> None:
+        for stream in sub.streams:
+            subs = self._subs.get(stream)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._subs[stream]
+                    self._cursor.pop(stream, None)
+
+    def subscriber_count(self) -> int:
+        """Open subscriptions (a subscription watching several streams counts once)."""
+        with self._lock:
+            return len({s for subs in self._subs.values() for s in subs})
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None and not self._stopped:
+            self._thread = threading.Thread(target=self._run, name="livedash-fanout", daemon=True)
+            self._thread.start()
+
+    def _set_health(self, healthy: bool) -> None:
+        if healthy == self.healthy:
+            return
+        self.healthy = healthy
+        with self._lock:
+            subs = {s for group in self._subs.values() for s in group}
+        for sub in subs:
+            sub.set_status("ok" if healthy else "degraded")
+
+    def _run(self) -> None:
+        delay = RETRY_MIN
+        while True:
+            with self._lock:
+                while not self._cursor and not self._stopped:
+                    self._wake.wait()
+                if self._stopped:
+                    return
+                cursor = dict(self._cursor)
+            try:
+                events = self._store.wait(cursor, READ_TIMEOUT)
+            except StoreError as exc:
+                log.warning("livedash: store read failed, retrying in %.1fs: %s", delay, exc)
+                self._set_health(False)
+                with self._lock:
+                    self._wake.wait(delay)
+                delay = min(RETRY_MAX, delay * 2)
+                continue
+            delay = RETRY_MIN
+            self._set_health(True)
+            if events:
+                self._dispatch(events)
+
+    def _dispatch(self, events: list[Event]) -> None:
+        with self._lock:
+            targets: list[tuple[Event, list[Subscription]]] = []
+            for event in events:
+                seen = self._cursor.get(event.stream)
+                if seen is None or event.seq <= seen:
+                    continue
+                self._cursor[event.stream] = event.seq
+                targets.append((event, list(self._subs.get(event.stream, ()))))
+        for event, subs in targets:
+            for sub in subs:
+                sub.offer(event)
+
+    def close(self) -> None:
+        """Stop the reader thread and wake every subscriber."""
+        with self._lock:
+            self._stopped = True
+            self._wake.notify_all()
+            subs = {s for group in self._subs.values() for s in group}
+        self._store.interrupt()
+        for sub in subs:
+            sub.close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

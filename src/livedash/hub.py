@@ -1,0 +1,185 @@
+"""The Hub: the application's single entry point for publishing and following streams."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from livedash.events import MAX_EVENT_BYTES, Event, encode_data, validate_stream_name
+from livedash.fanout import Fanout, Subscription
+from livedash.stores import Retention, Store, open_store
+
+if TYPE_CHECKING:
+    from livedash.transport import TransportConfig
+
+log = logging.getLogger(__name__)
+
+ProducerFn = Callable[[], Mapping[str, Any] | None]
+
+
+@dataclass
+class Producer:
+    """A function called every ``seconds`` whose result is published to ``stream``."""
+
+    fn: ProducerFn
+    seconds: float
+    stream: str
+    errors: int = 0
+
+
+class Hub:
+    """Publishes events into a store and fans them out to subscribers.
+
+    ``store`` is a :class:`~livedash.stores.Store` or a URL (``memory://``,
+    ``sqlite:///livedash.db``, ``redis://localhost:6379/0``).
+    """
+
+    def __init__(
+        self,
+        store: Store | str = "memory://",
+        *,
+        retention: Retention | None = None,
+        max_event_bytes: int = MAX_EVENT_BYTES,
+        queue_size: int = 4096,
+    ) -> None:
+        self.store: Store = open_store(store, retention) if isinstance(store, str) else store
+        self.max_event_bytes = max_event_bytes
+        self.queue_size = queue_size
+        #: unique per process; identifies this hub when taking producer leases
+        self.instance_id = uuid.uuid4().hex
+        self.producers: list[Producer] = []
+        self._fanout = Fanout(self.store)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._started = False
+
+    # -- publishing -----------------------------------------------------------------------
+    def stream(
+        self, name: str, *, max_events: int | None = 10_000, max_age: float | None = None
+    ) -> None:
+        """Declare how much history of ``name`` the store keeps."""
+        validate_stream_name(name)
+        self.store.set_retention(name, Retention(max_events=max_events, max_age=max_age))
+
+    def publish(self, stream: str, data: Mapping[str, Any]) -> Event:
+        """Validate and store one event; subscribers receive it. Raises
+        :class:`~livedash.PublishError` for bad input (nothing is stored)."""
+        return self.publish_many([(stream, data)])[0]
+
+    def publish_many(self, items: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Event]:
+        """Publish several events atomically: all are stored, or none (on any bad one)."""
+        now = time.time()
+        records = [
+            (validate_stream_name(stream), encode_data(data, max_bytes=self.max_event_bytes), now)
+            for stream, data in items
+        ]
+        if not records:
+            return []
+        return self.store.append_many(records)
+
+    # -- reading --------------------------------------------------------------------------
+    def history(self, stream: str, n: int) -> list[Event]:
+        """The newest ``n`` stored events of ``stream``, oldest first."""
+        return self.store.last(validate_stream_name(stream), n)
+
+    def read(self, stream: str, after_seq: int, limit: int = 1000) -> list[Event]:
+        """Stored events of ``stream`` after ``after_seq``, oldest first."""
+        return self.store.read(validate_stream_name(stream), after_seq, limit)
+
+    def subscribe(self, streams: Iterable[str], maxsize: int | None = None) -> Subscription:
+        """Follow ``streams``: every event published from now on is queued for the caller.
+        Pair with :meth:`unsubscribe`."""
+        names = [validate_stream_name(s) for s in streams]
+        return self._fanout.subscribe(names, maxsize or self.queue_size)
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        """Stop following; frees the subscription's queue."""
+        self._fanout.unsubscribe(sub)
+
+    @property
+    def healthy(self) -> bool:
+        """False while the store cannot be read (for example Redis is down)."""
+        return self._fanout.healthy
+
+    def subscriber_count(self) -> int:
+        """Open subscriptions in this process."""
+        return self._fanout.subscriber_count()
+
+    # -- producers ------------------------------------------------------------------------
+    def every(
+        self, seconds: float, stream: str | None = None
+    ) -> Callable[[ProducerFn], ProducerFn]:
+        """Decorator: call the function every ``seconds`` and publish what it returns
+        (``None`` publishes nothing) to ``stream`` (default: the function's name).
+
+        With several processes on one store, only one of them runs the producer at a time."""
+        if seconds <= 0:
+            raise ValueError(f"every() needs seconds > 0, got {seconds!r}")
+
+        def register(fn: ProducerFn) -> ProducerFn:
+            name = validate_stream_name(stream or fn.__name__)
+            producer = Producer(fn, float(seconds), name)
+            self.producers.append(producer)
+            if self._started:
+                self._start_producer(producer)
+            return fn
+
+        return register
+
+    def start(self) -> None:
+        """Start the producers (idempotent). :meth:`init_app` calls this."""
+        if self._started:
+            return
+        self._started = True
+        for producer in self.producers:
+            self._start_producer(producer)
+
+    def _start_producer(self, producer: Producer) -> None:
+        thread = threading.Thread(
+            target=self._run_producer, args=(producer,), name=f"livedash-{producer.stream}",
+            daemon=True,
+        )
+        self._threads.append(thread)
+        thread.start()
+
+    def _run_producer(self, producer: Producer) -> None:
+        lease = f"producer:{producer.stream}"
+        # The lease outlives a few missed ticks, so a busy holder keeps it, a dead one loses it.
+        ttl = max(3 * producer.seconds, 3.0)
+        next_tick = time.monotonic()
+        while not self._stop.wait(max(0.0, next_tick - time.monotonic())):
+            next_tick += producer.seconds
+            if next_tick < time.monotonic():  # fell behind (suspended?): skip, don't burst
+                next_tick = time.monotonic() + producer.seconds
+            try:
+                if not self.store.acquire_lease(lease, self.instance_id, ttl):
+                    continue
+                data = producer.fn()
+                if data is not None:
+                    self.publish(producer.stream, data)
+            except Exception:
+                producer.errors += 1
+                log.exception("livedash: producer for stream %r failed", producer.stream)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def init_app(self, app: Any, config: TransportConfig | None = None) -> None:
+        """Mount the transport routes and the browser client on a Dash app, and start the
+        producers."""
+        # Imported here so that the hub itself never depends on a web framework.
+        from livedash.transport import mount
+
+        mount(app, self, config)
+        self.start()
+
+    def close(self) -> None:
+        """Stop producers and fan-out, then close the store."""
+        self._stop.set()
+        self._fanout.close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self.store.close()

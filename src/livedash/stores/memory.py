@@ -1,0 +1,111 @@
+"""In-process store: a bounded deque per stream. For tests and throwaway apps."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+
+from livedash.events import Cursor, Event
+from livedash.stores.base import Record, Retention
+
+
+class MemoryStore:
+    """Keeps events in memory; everything is lost when the process exits."""
+
+    def __init__(self, default_retention: Retention | None = None) -> None:
+        self._default = default_retention or Retention()
+        self._retention: dict[str, Retention] = {}
+        self._events: dict[str, deque[Event]] = {}
+        self._heads: dict[str, int] = {}
+        self._leases: dict[str, tuple[str, float]] = {}
+        self._changed = threading.Condition()
+        self._interrupted = False
+
+    def set_retention(self, stream: str, retention: Retention) -> None:
+        with self._changed:
+            self._retention[stream] = retention
+            self._trim(stream, time.time())
+
+    def append_many(self, records: list[Record]) -> list[Event]:
+        out: list[Event] = []
+        with self._changed:
+            for stream, data_json, ts in records:
+                seq = self._heads.get(stream, 0) + 1
+                self._heads[stream] = seq
+                event = Event(stream, seq, ts, json.loads(data_json))
+                self._events.setdefault(stream, deque()).append(event)
+                out.append(event)
+            now = time.time()
+            for stream in {r[0] for r in records}:
+                self._trim(stream, now)
+            self._changed.notify_all()
+        return out
+
+    def _trim(self, stream: str, now: float) -> None:
+        events = self._events.get(stream)
+        if not events:
+            return
+        retention = self._retention.get(stream, self._default)
+        if retention.max_events is not None:
+            while len(events) > retention.max_events:
+                events.popleft()
+        if retention.max_age is not None:
+            cutoff = now - retention.max_age
+            while events and events[0].ts < cutoff:
+                events.popleft()
+
+    def read(self, stream: str, after_seq: int, limit: int = 1000) -> list[Event]:
+        with self._changed:
+            events = self._events.get(stream)
+            if not events:
+                return []
+            self._trim(stream, time.time())
+            if not events:
+                return []
+            # seqs in the deque are contiguous, so the start index is arithmetic.
+            start = max(0, after_seq - events[0].seq + 1)
+            return [events[i] for i in range(start, min(len(events), start + limit))]
+
+    def last(self, stream: str, n: int) -> list[Event]:
+        with self._changed:
+            events = self._events.get(stream)
+            if not events or n <= 0:
+                return []
+            self._trim(stream, time.time())
+            return list(events)[-n:]
+
+    def head(self, stream: str) -> int:
+        with self._changed:
+            return self._heads.get(stream, 0)
+
+    def wait(self, cursor: Cursor, timeout: float, limit: int = 1000) -> list[Event]:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                found = [e for s, seq in cursor.items() for e in self.read(s, seq, limit)]
+                if found or self._interrupted:
+                    self._interrupted = False
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return []
+                self._changed.wait(remaining)
+
+    def interrupt(self) -> None:
+        with self._changed:
+            self._interrupted = True
+            self._changed.notify_all()
+
+    def acquire_lease(self, name: str, owner: str, ttl: float) -> bool:
+        with self._changed:
+            now = time.monotonic()
+            holder = self._leases.get(name)
+            if holder is None or holder[0] == owner or holder[1] <= now:
+                self._leases[name] = (owner, now + ttl)
+                return True
+            return False
+
+    def close(self) -> None:
+        self.interrupt()

@@ -1,0 +1,202 @@
+"""SQLite store: one file, WAL mode, shared safely by every process on one host."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from livedash.errors import StoreError
+from livedash.events import Cursor, Event
+from livedash.stores.base import Record, Retention
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS streams (name TEXT PRIMARY KEY, head INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    stream TEXT NOT NULL, seq INTEGER NOT NULL, ts REAL NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (stream, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL,
+    expires REAL NOT NULL);
+"""
+
+#: How often a waiting reader checks the file for commits made by other processes.
+#: Commits from this process wake it at once.
+CROSS_PROCESS_POLL = 0.02
+#: max_age pruning runs at most this often per stream, to keep appends cheap.
+AGE_PRUNE_INTERVAL = 1.0
+
+
+class SQLiteStore:
+    """Events in an SQLite file (``sqlite:///path/to/file.db``)."""
+
+    def __init__(self, path: str, default_retention: Retention | None = None) -> None:
+        self.path = path
+        self._default = default_retention or Retention()
+        self._retention: dict[str, Retention] = {}
+        self._local = threading.local()
+        self._all_conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        self._changed = threading.Condition()
+        self._generation = 0
+        self._interrupted = False
+        self._last_age_prune: dict[str, float] = {}
+        try:
+            conn = self._conn()
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite store at {path!r}: {exc}") from exc
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            # One connection per thread: sqlite3 connections must not be shared across threads.
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+            with self._conns_lock:
+                self._all_conns.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite write to {self.path!r} failed: {exc}") from exc
+
+    def set_retention(self, stream: str, retention: Retention) -> None:
+        self._retention[stream] = retention
+
+    def append_many(self, records: list[Record]) -> list[Event]:
+        out: list[Event] = []
+        now = time.time()
+        with self._write() as conn:
+            for stream, data_json, ts in records:
+                (seq,) = conn.execute(
+                    "INSERT INTO streams(name, head) VALUES (?, 1) "
+                    "ON CONFLICT(name) DO UPDATE SET head = head + 1 RETURNING head",
+                    (stream,),
+                ).fetchone()
+                conn.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (stream, seq, ts, data_json))
+                out.append(Event(stream, seq, ts, json.loads(data_json)))
+            heads: dict[str, int] = {}
+            for event in out:
+                heads[event.stream] = event.seq
+            for stream, head in heads.items():
+                self._trim(conn, stream, head, now)
+        with self._changed:
+            self._generation += 1
+            self._changed.notify_all()
+        return out
+
+    def _trim(self, conn: sqlite3.Connection, stream: str, head: int, now: float) -> None:
+        retention = self._retention.get(stream, self._default)
+        if retention.max_events is not None:
+            conn.execute("DELETE FROM events WHERE stream = ? AND seq <= ?",
+                         (stream, head - retention.max_events))
+        if retention.max_age is not None and (
+            now - self._last_age_prune.get(stream, 0.0) >= AGE_PRUNE_INTERVAL
+        ):
+            self._last_age_prune[stream] = now
+            self._prune_age(conn, stream, now - retention.max_age)
+
+    @staticmethod
+    def _prune_age(conn: sqlite3.Connection, stream: str, cutoff: float) -> None:
+        conn.execute("DELETE FROM events WHERE stream = ? AND ts < ?", (stream, cutoff))
+
+    def _cutoff(self, stream: str) -> float:
+        max_age = self._retention.get(stream, self._default).max_age
+        return float("-inf") if max_age is None else time.time() - max_age
+
+    def _rows(self, sql: str, args: tuple[object, ...]) -> list[Event]:
+        try:
+            rows = self._conn().execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite read from {self.path!r} failed: {exc}") from exc
+        return [Event(s, q, t, json.loads(d)) for s, q, t, d in rows]
+
+    def read(self, stream: str, after_seq: int, limit: int = 1000) -> list[Event]:
+        return self._rows(
+            "SELECT stream, seq, ts, data FROM events WHERE stream = ? AND seq > ? AND ts >= ? "
+            "ORDER BY seq LIMIT ?",
+            (stream, after_seq, self._cutoff(stream), limit),
+        )
+
+    def last(self, stream: str, n: int) -> list[Event]:
+        if n <= 0:
+            return []
+        rows = self._rows(
+            "SELECT stream, seq, ts, data FROM events WHERE stream = ? AND ts >= ? "
+            "ORDER BY seq DESC LIMIT ?",
+            (stream, self._cutoff(stream), n),
+        )
+        rows.reverse()
+        return rows
+
+    def head(self, stream: str) -> int:
+        row = self._conn().execute("SELECT head FROM streams WHERE name = ?", (stream,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def _data_version(self) -> int:
+        return int(self._conn().execute("PRAGMA data_version").fetchone()[0])
+
+    def wait(self, cursor: Cursor, timeout: float, limit: int = 1000) -> list[Event]:
+        deadline = time.monotonic() + timeout
+        while True:
+            # data_version changes when another connection (this process or another) commits.
+            version = self._data_version()
+            with self._changed:
+                generation = self._generation
+            found = [e for s, seq in cursor.items() for e in self.read(s, seq, limit)]
+            with self._changed:
+                if found or self._interrupted:
+                    self._interrupted = False
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return []
+                while generation == self._generation and not self._interrupted:
+                    if not self._changed.wait(min(remaining, CROSS_PROCESS_POLL)):
+                        if self._data_version() != version:
+                            break
+                        remaining = deadline - time.monotonic()
+                        if remaining <= 0:
+                            return []
+
+    def interrupt(self) -> None:
+        with self._changed:
+            self._interrupted = True
+            self._changed.notify_all()
+
+    def acquire_lease(self, name: str, owner: str, ttl: float) -> bool:
+        now = time.time()
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO leases VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+                "owner = excluded.owner, expires = excluded.expires "
+                "WHERE leases.owner = excluded.owner OR leases.expires <= ?",
+                (name, owner, now + ttl, now),
+            )
+            row = conn.execute("SELECT owner FROM leases WHERE name = ?", (name,)).fetchone()
+        return bool(row and row[0] == owner)
+
+    def close(self) -> None:
+        self.interrupt()
+        with self._conns_lock:
+            for conn in self._all_conns:
+                conn.close()
+            self._all_conns.clear()

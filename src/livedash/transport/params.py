@@ -1,0 +1,86 @@
+"""Parsing of transport query parameters, shared by every route and every web framework."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from livedash.errors import LivedashError, PublishError
+from livedash.events import Cursor, parse_cursor, validate_stream_name
+
+#: Most streams one connection may follow.
+MAX_STREAMS = 64
+#: Most history events a client may ask for per stream on connect.
+MAX_HISTORY = 100_000
+
+
+class BadRequest(LivedashError):
+    """A transport request was malformed; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class StreamRequest:
+    """What a client asks to follow: streams, where to resume, how much history to get."""
+
+    streams: list[str]
+    cursor: Cursor = field(default_factory=dict)
+    last: dict[str, int] = field(default_factory=dict)
+
+
+def parse_stream_request(
+    get_list: Callable[[str], list[str]], last_event_id: str | None
+) -> StreamRequest:
+    """Build a :class:`StreamRequest` from query parameters ``stream`` (repeated),
+    ``cursor`` (``a:3,b:7``) and ``last`` (``a:100``), and a ``Last-Event-ID`` header,
+    which wins over ``cursor`` because it is what the browser has actually seen."""
+    streams: list[str] = []
+    for raw in get_list("stream"):
+        for name in raw.split(","):
+            try:
+                name = validate_stream_name(name)
+            except PublishError as exc:
+                raise BadRequest(str(exc)) from None
+            if name not in streams:
+                streams.append(name)
+    if not streams:
+        raise BadRequest("no stream given: add ?stream=NAME (repeat it for several streams)")
+    if len(streams) > MAX_STREAMS:
+        raise BadRequest(f"too many streams ({len(streams)}); at most {MAX_STREAMS} per request")
+    cursor = _parse(get_list("cursor"), "cursor")
+    if last_event_id:
+        cursor.update(_parse([last_event_id], "Last-Event-ID"))
+    last = _parse(get_list("last"), "last")
+    for name, n in last.items():
+        if n > MAX_HISTORY:
+            raise BadRequest(f"last={name}:{n} asks for too much history; at most {MAX_HISTORY}")
+    unknown = (set(cursor) | set(last)) - set(streams)
+    if unknown:
+        raise BadRequest(f"cursor/last name streams not requested: {sorted(unknown)}")
+    return StreamRequest(streams, cursor, last)
+
+
+def _parse(values: list[str], what: str) -> Cursor:
+    out: Cursor = {}
+    for value in values:
+        try:
+            out.update(parse_cursor(value))
+        except ValueError as exc:
+            raise BadRequest(f"bad {what}: {exc}") from None
+    return out
+
+
+def parse_float(value: str | None, name: str, lo: float, hi: float, default: float) -> float:
+    """A float query parameter within ``[lo, hi]``."""
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise BadRequest(f"{name} must be a number, got {value!r}") from None
+    if not lo <= number <= hi:
+        raise BadRequest(f"{name} must be between {lo} and {hi}, got {value!r}")
+    return number

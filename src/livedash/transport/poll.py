@@ -1,0 +1,60 @@
+"""Cursor-based polling: the same events as the SSE stream, as JSON, for clients that
+cannot hold a stream open."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from livedash.events import format_cursor
+from livedash.fanout import Overflow
+from livedash.hub import Hub
+from livedash.transport.params import StreamRequest
+from livedash.transport.sse import BATCH_LIMIT, wire
+
+#: Longest a long-poll request may wait for new events.
+MAX_WAIT = 25.0
+
+
+def poll(hub: Hub, req: StreamRequest, wait: float = 0.0) -> dict[str, Any]:
+    """Events after the request's cursor (or the last ``last`` events of streams without one),
+    at most ``BATCH_LIMIT`` per stream, plus the cursor to send next time. With ``wait`` > 0
+    and nothing new, blocks up to ``wait`` seconds for the next event."""
+    sub = hub.subscribe(req.streams) if wait > 0 else None
+    try:
+        body = _collect(hub, req)
+        if sub is not None and not body["events"]:
+            try:
+                sub.get(wait)
+            except Overflow:
+                pass
+            body = _collect(hub, StreamRequest(req.streams, body["_cursor"], {}))
+        del body["_cursor"]
+        return body
+    finally:
+        if sub is not None:
+            hub.unsubscribe(sub)
+
+
+def _collect(hub: Hub, req: StreamRequest) -> dict[str, Any]:
+    events = []
+    cursor = {}
+    resets = []
+    for stream in req.streams:
+        if stream in req.cursor:
+            after = req.cursor[stream]
+            batch = hub.read(stream, after, BATCH_LIMIT)
+            if batch and batch[0].seq != after + 1:
+                resets.append(stream)
+            cursor[stream] = batch[-1].seq if batch else after
+        else:
+            head = hub.store.head(stream)
+            n = req.last.get(stream, 0)
+            batch = hub.history(stream, n) if n else []
+            cursor[stream] = batch[-1].seq if batch else head
+        events.extend(batch)
+    return {
+        "events": wire(events),
+        "cursor": format_cursor(cursor),
+        "resets": resets,
+        "_cursor": cursor,
+    }

@@ -1,0 +1,126 @@
+"""Server-Sent Events: a resumable, batched, optionally gzip-compressed event stream."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterable, Iterator
+
+from livedash.events import Cursor, Event, format_cursor
+from livedash.fanout import Overflow
+from livedash.hub import Hub
+from livedash.transport.params import StreamRequest
+
+#: Seconds between comment lines that keep proxies from closing an idle stream and
+#: let the server notice a vanished client.
+HEARTBEAT = 15.0
+#: Largest number of events sent in one SSE message.
+BATCH_LIMIT = 1000
+
+
+def wire(events: Iterable[Event]) -> list[list[object]]:
+    """Events in the compact wire form ``[stream, seq, ts, data]``."""
+    return [[e.stream, e.seq, e.ts, e.data] for e in events]
+
+
+def dumps(obj: object) -> str:
+    """Compact JSON, as sent on every transport."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def message(events: list[Event], cursor: Cursor) -> str:
+    """One SSE message carrying a batch; its id is the cursor after the batch."""
+    return f"id: {format_cursor(cursor)}\ndata: {dumps(wire(events))}\n\n"
+
+
+def control(kind: str, payload: object) -> str:
+    """A named SSE event (``reset``, ``status``) that is not stream data."""
+    return f"event: {kind}\ndata: {dumps(payload)}\n\n"
+
+
+class EventStream:
+    """The body of one ``/livedash/events`` response.
+
+    Order of work: subscribe first, then read history/catch-up from the store, then relay
+    the subscription; per-stream seq filtering removes the overlap, so no event is missed
+    or sent twice."""
+
+    def __init__(self, hub: Hub, req: StreamRequest, heartbeat: float = HEARTBEAT) -> None:
+        self.hub = hub
+        self.req = req
+        self.heartbeat = heartbeat
+        self.cursor: Cursor = {}
+
+    def __iter__(self) -> Iterator[str]:
+        # Subscribing inside the generator ties the subscription to the response's life.
+        self.sub = self.hub.subscribe(self.req.streams)
+        try:
+            yield "retry: 1000\n\n"
+            if not self.hub.healthy:
+                yield control("status", {"store": "degraded"})
+            yield from self._start()
+            while not self.sub.closed:
+                try:
+                    events, status = self.sub.get(self.heartbeat)
+                except Overflow:
+                    yield from self._catch_up(self.req.streams)
+                    continue
+                if status:
+                    yield control("status", {"store": status})
+                fresh = self._advance(events)
+                if fresh:
+                    yield message(fresh, self.cursor)
+                elif not status:
+                    yield ":\n\n"
+        finally:
+            self.hub.unsubscribe(self.sub)
+
+    def _start(self) -> Iterator[str]:
+        resume = [s for s in self.req.streams if s in self.req.cursor]
+        for stream in self.req.streams:
+            if stream in self.req.cursor:
+                self.cursor[stream] = self.req.cursor[stream]
+                continue
+            head = self.hub.store.head(stream)
+            n = self.req.last.get(stream, 0)
+            history = self.hub.history(stream, n) if n else []
+            self.cursor[stream] = history[-1].seq if history else head
+            if history:
+                yield message(history, self.cursor)
+        yield from self._catch_up(resume)
+        # Every stream's position is now known; tell the client even if nothing was sent.
+        yield f"id: {format_cursor(self.cursor)}\ndata: []\n\n"
+
+    def _catch_up(self, streams: Iterable[str]) -> Iterator[str]:
+        for stream in streams:
+            while True:
+                after = self.cursor[stream]
+                events = self.hub.read(stream, after, BATCH_LIMIT)
+                if events and events[0].seq != after + 1:
+                    # Retention dropped events this client never saw: it must reload history.
+                    yield control("reset", {"stream": stream, "seq": events[0].seq})
+                if not events:
+                    break
+                self.cursor[stream] = events[-1].seq
+                yield message(events, self.cursor)
+
+    def _advance(self, events: list[Event]) -> list[Event]:
+        fresh = []
+        for event in events:
+            if event.seq > self.cursor.get(event.stream, 0):
+                self.cursor[event.stream] = event.seq
+                fresh.append(event)
+        return fresh
+
+
+def gzip_chunks(chunks: Iterable[str]) -> Iterator[bytes]:
+    """gzip-encode a stream, flushing after every chunk so each event leaves at once."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
+    iterator = iter(chunks)
+    try:
+        for chunk in iterator:
+            yield compressor.compress(chunk.encode("utf-8")) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()

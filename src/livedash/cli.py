@@ -25,8 +25,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve an app with the Dash development server: one process, threaded, "
         "producers in process.",
     )
-    run.add_argument("app", nargs="?", default="seed",
-                     help=f"the app to serve: {', '.join(sorted(APPS))} (default: seed)")
+    run.add_argument(
+        "app",
+        nargs="?",
+        default="seed",
+        help=f"the app to serve: {', '.join(sorted(APPS))} (default: seed)",
+    )
     run.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     run.add_argument("--port", type=int, default=8050, help="port to bind (default: 8050)")
     run.add_argument(
@@ -54,8 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"livedash: error: {exc}", file=sys.stderr)
         return 2
     where = f"http://{args.host}:{args.port}/"
-    log.info("livedash: serving %s (%s, store %s) on %s", args.app, args.transport, args.store,
-             where)
+    log.info(
+        "livedash: serving %s (%s, store %s) on %s", args.app, args.transport, args.store, where
+    )
     app.run(host=args.host, port=args.port, debug=False, threaded=True)
     return 0
 

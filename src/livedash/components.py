@@ -20,11 +20,11 @@ def _auto_id(kind: str, *parts: object) -> str:
     return f"livedash-{kind}-{digest}"
 
 
-def LiveText(  # noqa: N802 - named like a Dash component
+def LiveText(
     stream: str,
     template: str = "{value}",
     *,
-    id: str | None = None,  # noqa: A002 - Dash's own keyword
+    id: str | None = None,
     initial: str = "",
     **div_props: Any,
 ) -> html.Div:
@@ -37,16 +37,17 @@ def LiveText(  # noqa: N802 - named like a Dash component
     validate_stream_name(stream)
     spec = {"kind": "text", "stream": stream, "template": template}
     div_id = id or _auto_id("text", stream, template)
-    return html.Div(initial, id=div_id, **{SPEC_ATTR: json.dumps(spec)}, **div_props)
+    attrs: dict[str, Any] = {SPEC_ATTR: json.dumps(spec), **div_props}
+    return html.Div(initial, id=div_id, **attrs)
 
 
-def LiveGraph(  # noqa: N802 - named like a Dash component
+def LiveGraph(
     stream: str,
     x: str = "ts",
     y: str | Sequence[str] = "value",
     *,
     window: int = 300,
-    id: str | None = None,  # noqa: A002 - Dash's own keyword
+    id: str | None = None,
     title: str | None = None,
     names: Sequence[str] | None = None,
     trace_type: str = "scatter",
@@ -85,11 +86,23 @@ def LiveGraph(  # noqa: N802 - named like a Dash component
             **(layout or {}),
         },
     }
-    spec = {"kind": "graph", "stream": stream, "x": x, "y": fields, "window": window,
-            "graph": graph_id}
+    spec = {
+        "kind": "graph",
+        "stream": stream,
+        "x": x,
+        "y": fields,
+        "window": window,
+        "graph": graph_id,
+    }
+    attrs: dict[str, Any] = {SPEC_ATTR: json.dumps(spec)}
+    graph_config: Any = {"displaylogo": False, **(config or {})}
     return html.Div(
-        dcc.Graph(id=graph_id, figure=figure, style=style or {"height": "320px"},
-                  config={"displaylogo": False, **(config or {})}),
+        dcc.Graph(
+            id=graph_id,
+            figure=figure,
+            style=style or {"height": "320px"},
+            config=graph_config,
+        ),
         className="livedash-graph",
-        **{SPEC_ATTR: json.dumps(spec)},
+        **attrs,
     )

@@ -141,7 +141,9 @@ class Hub:
 
     def _start_producer(self, producer: Producer) -> None:
         thread = threading.Thread(
-            target=self._run_producer, args=(producer,), name=f"livedash-{producer.stream}",
+            target=self._run_producer,
+            args=(producer,),
+            name=f"livedash-{producer.stream}",
             daemon=True,
         )
         self._threads.append(thread)

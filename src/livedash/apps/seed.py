@@ -23,7 +23,9 @@ TEMPLATE = "Current Time: {time}, Random Number: {number}"
 
 def seed_text() -> str:
     """The recipe's text for now."""
-    return f"Current Time: {datetime.now():%Y-%m-%d %H:%M:%S}, Random Number: {random.randint(0, 100)}"
+    return (
+        f"Current Time: {datetime.now():%Y-%m-%d %H:%M:%S}, Random Number: {random.randint(0, 100)}"
+    )
 
 
 def create_poll_app() -> Dash:
@@ -37,7 +39,9 @@ def create_poll_app() -> Dash:
         ]
     )
 
-    @app.callback(Output("live-update-text", "children"), Input("interval-component", "n_intervals"))
+    @app.callback(
+        Output("live-update-text", "children"), Input("interval-component", "n_intervals")
+    )
     def update_text(n: int) -> str:
         return seed_text()
 

@@ -26,7 +26,6 @@
   window.livedash = api;
 
   var nextId = 1;
-  var pendingSubs = {}; // request id -> true while history is outstanding
   var port = connect();
 
   function connect() {
@@ -176,7 +175,7 @@
     // another before the last has been drawn makes every tab fall further behind.
     if (this.inflight || !this.pending.length) return;
     var gd = this.plot();
-    if (!gd) return;
+    if (!gd) return false;
     var batch = this.pending;
     this.pending = [];
     var spec = this.spec;
@@ -227,7 +226,6 @@
       if (!seen[id]) delete api.widgets[id];
     });
     if (Object.keys(subs).length) {
-      pendingSubs[requestId] = true;
       port.post({type: 'sub', id: requestId, streams: subs});
     }
   }
@@ -236,26 +234,37 @@
     return window.dash_clientside && window.dash_clientside.set_props;
   }
 
+  // Draw at most once per frame. requestAnimationFrame does not fire in windows the browser
+  // thinks are occluded although the page reports itself visible, so a timer backs it up.
   var scheduled = false;
+  var FALLBACK_MS = 100;
   function schedule() {
     if (scheduled) return;
     scheduled = true;
-    requestAnimationFrame(flush);
+    var fired = false;
+    var run = function () {
+      if (fired) return;
+      fired = true;
+      clearTimeout(timer);
+      flush();
+    };
+    var timer = setTimeout(run, FALLBACK_MS);
+    requestAnimationFrame(run);
   }
   function flush() {
     scheduled = false;
-    if (document.hidden || !ready()) {
-      if (!document.hidden) setTimeout(schedule, 50); // renderer still loading: wait for it
-      return;
-    }
+    if (document.hidden) return; // hidden tabs draw nothing; visibilitychange catches up
+    if (!ready()) { setTimeout(schedule, 50); return; } // renderer still loading
+    var waiting = false;
     Object.keys(api.widgets).forEach(function (id) {
       var w = api.widgets[id];
       try {
-        w.flush();
+        if (w.flush() === false) waiting = true;
       } catch (err) {
         console.error('livedash: could not update', id, err);
       }
     });
+    if (waiting) setTimeout(schedule, 50); // a graph is not plotted yet: try again shortly
   }
   document.addEventListener('visibilitychange', function () { if (!document.hidden) schedule(); });
 

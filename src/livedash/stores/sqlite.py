@@ -55,8 +55,9 @@ class SQLiteStore:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             # One connection per thread: sqlite3 connections must not be shared across threads.
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
-                                   check_same_thread=False)
+            conn = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
             self._local.conn = conn
@@ -106,8 +107,10 @@ class SQLiteStore:
     def _trim(self, conn: sqlite3.Connection, stream: str, head: int, now: float) -> None:
         retention = self._retention.get(stream, self._default)
         if retention.max_events is not None:
-            conn.execute("DELETE FROM events WHERE stream = ? AND seq <= ?",
-                         (stream, head - retention.max_events))
+            conn.execute(
+                "DELETE FROM events WHERE stream = ? AND seq <= ?",
+                (stream, head - retention.max_events),
+            )
         if retention.max_age is not None and (
             now - self._last_age_prune.get(stream, 0.0) >= AGE_PRUNE_INTERVAL
         ):

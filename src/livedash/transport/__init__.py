@@ -40,7 +40,7 @@ def mount(app: Any, hub: Hub, config: TransportConfig | None = None) -> None:
     try:
         from flask import Flask
     except ImportError:  # pragma: no cover - flask is a dependency of dash
-        Flask = None  # type: ignore[assignment,misc]  # noqa: N806
+        Flask = None  # type: ignore[assignment,misc]
     if Flask is not None and isinstance(server, Flask):
         from livedash.transport.flask_routes import mount_flask
 

@@ -39,7 +39,7 @@ def ingest(hub: Hub, body: bytes) -> dict[str, Any]:
         raise BadRequest(f"body is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise BadRequest("body must be a JSON object with 'stream' and 'data', or 'events'", 422)
-    items = doc["events"] if "events" in doc else [doc]
+    items = doc.get("events", [doc])
     if not isinstance(items, list) or not items:
         raise BadRequest("'events' must be a non-empty list", 422)
     if len(items) > MAX_BATCH:

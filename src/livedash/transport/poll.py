@@ -3,6 +3,7 @@ cannot hold a stream open."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from livedash.events import format_cursor
@@ -23,10 +24,8 @@ def poll(hub: Hub, req: StreamRequest, wait: float = 0.0) -> dict[str, Any]:
     try:
         body = _collect(hub, req)
         if sub is not None and not body["events"]:
-            try:
+            with contextlib.suppress(Overflow):
                 sub.get(wait)
-            except Overflow:
-                pass
             body = _collect(hub, StreamRequest(req.streams, body["_cursor"], {}))
         del body["_cursor"]
         return body

@@ -1,0 +1,150 @@
+"""One contract, every store: the same tests run against each backend."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from livedash.stores import MemoryStore, Retention, SQLiteStore, Store
+
+StoreFactory = Callable[[], Store]
+
+
+def _records(stream: str, values: list[int]) -> list[tuple[str, str, float]]:
+    return [(stream, json.dumps({"v": v}), time.time()) for v in values]
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
+    """Opens stores of one kind; a second call opens a second handle on the same data
+    where the backend is shared (sqlite: same file)."""
+    opened: list[Store] = []
+    shared = MemoryStore()
+
+    def factory() -> Store:
+        store: Store
+        store = shared if request.param == "memory" else SQLiteStore(str(tmp_path / "events.db"))
+        opened.append(store)
+        return store
+
+    yield factory
+    for store in opened:
+        store.close()
+
+
+def test_seq_starts_at_one_and_increases_per_stream(make_store: StoreFactory) -> None:
+    store = make_store()
+    a = store.append_many(_records("a", [1, 2, 3]))
+    b = store.append_many(_records("b", [9]))
+    assert [e.seq for e in a] == [1, 2, 3]
+    assert [e.seq for e in b] == [1]
+    assert store.head("a") == 3
+    assert store.head("missing") == 0
+
+
+def test_read_after_cursor_and_last(make_store: StoreFactory) -> None:
+    store = make_store()
+    store.append_many(_records("s", list(range(10))))
+    assert [e.seq for e in store.read("s", 7)] == [8, 9, 10]
+    assert [e.seq for e in store.read("s", 0, limit=3)] == [1, 2, 3]
+    assert [e.data["v"] for e in store.last("s", 2)] == [8, 9]
+    assert store.last("s", 0) == []
+    assert store.read("s", 10) == []
+
+
+def test_max_events_retention_keeps_newest_and_seq_never_rewinds(make_store: StoreFactory) -> None:
+    store = make_store()
+    store.set_retention("r", Retention(max_events=5))
+    store.append_many(_records("r", list(range(12))))
+    kept = store.read("r", 0)
+    assert [e.seq for e in kept] == [8, 9, 10, 11, 12]
+    assert store.append_many(_records("r", [99]))[0].seq == 13
+
+
+def test_max_age_retention_drops_old_events(make_store: StoreFactory) -> None:
+    store = make_store()
+    store.set_retention("old", Retention(max_events=None, max_age=60))
+    now = time.time()
+    store.append_many([("old", '{"v":1}', now - 120), ("old", '{"v":2}', now)])
+    assert [e.data["v"] for e in store.read("old", 0)] == [2]
+    assert [e.data["v"] for e in store.last("old", 10)] == [2]
+
+
+def test_append_many_is_atomic_across_streams(make_store: StoreFactory) -> None:
+    store = make_store()
+    events = store.append_many(_records("x", [1]) + _records("y", [2]) + _records("x", [3]))
+    assert [(e.stream, e.seq) for e in events] == [("x", 1), ("y", 1), ("x", 2)]
+
+
+def test_concurrent_publishers_lose_nothing(make_store: StoreFactory) -> None:
+    store = make_store()
+    per_thread, threads = 200, 4
+
+    def publish(tid: int) -> None:
+        handle = make_store()
+        for i in range(per_thread):
+            handle.append_many(_records("c", [tid * 1000 + i]))
+
+    workers = [threading.Thread(target=publish, args=(t,)) for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    events = store.read("c", 0, limit=10_000)
+    assert [e.seq for e in events] == list(range(1, per_thread * threads + 1))
+    assert sorted(e.data["v"] for e in events) == sorted(
+        t * 1000 + i for t in range(threads) for i in range(per_thread)
+    )
+    # Each publisher's own events keep their order.
+    for t in range(threads):
+        mine = [e.data["v"] for e in events if e.data["v"] // 1000 == t]
+        assert mine == sorted(mine)
+
+
+def test_wait_returns_new_events_from_another_handle(make_store: StoreFactory) -> None:
+    reader, writer = make_store(), make_store()
+    writer.append_many(_records("w", [0]))
+    got: list[int] = []
+
+    def wait() -> None:
+        got.extend(e.data["v"] for e in reader.wait({"w": 1}, timeout=30))
+
+    t = threading.Thread(target=wait)
+    t.start()
+    writer.append_many(_records("w", [1, 2]))
+    t.join(timeout=30)
+    assert got == [1, 2]
+
+
+def test_wait_times_out_empty_and_interrupt_wakes(make_store: StoreFactory) -> None:
+    store = make_store()
+    assert store.wait({"quiet": 0}, timeout=0.05) == []
+    woke = threading.Event()
+
+    def wait() -> None:
+        store.wait({"quiet": 0}, timeout=60)
+        woke.set()
+
+    t = threading.Thread(target=wait)
+    t.start()
+    # interrupt() may land before wait() blocks; it is sticky, so either order wakes it.
+    store.interrupt()
+    t.join(timeout=30)
+    assert woke.is_set()
+
+
+def test_lease_is_exclusive_until_it_expires(make_store: StoreFactory) -> None:
+    a, b = make_store(), make_store()
+    assert a.acquire_lease("job", "A", ttl=0.3)
+    assert not b.acquire_lease("job", "B", ttl=0.3)
+    assert a.acquire_lease("job", "A", ttl=0.3)  # renewal by the holder
+    deadline = time.monotonic() + 10
+    while not b.acquire_lease("job", "B", ttl=5):
+        assert time.monotonic() < deadline, "lease never expired"
+        time.sleep(0.05)
+    assert not a.acquire_lease("job", "A", ttl=5)

@@ -92,7 +92,7 @@ def LiveGraph(
         "x": x,
         "y": fields,
         "window": window,
-        "graph": graph_id,
+        "target": graph_id,
     }
     attrs: dict[str, Any] = {SPEC_ATTR: json.dumps(spec)}
     graph_config: Any = {"displaylogo": False, **(config or {})}

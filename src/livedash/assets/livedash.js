@@ -166,7 +166,7 @@
     }
   };
   GraphWidget.prototype.plot = function () {
-    var host = document.getElementById(this.spec.graph);
+    var host = document.getElementById(this.spec.target);
     var gd = host && host.querySelector('.js-plotly-plot');
     return gd && gd._fullLayout && !gd.classList.contains('dash-graph--pending') ? gd : null;
   };
@@ -198,11 +198,20 @@
     // Landed when Plotly has redrawn; the timer only guards against a lost event.
     var guard = setTimeout(done, 2000);
     if (gd.once) gd.once('plotly_afterplot', done);
-    window.dash_clientside.set_props(spec.graph, {extendData: [update, indices, spec.window]});
+    window.dash_clientside.set_props(spec.target, {extendData: [update, indices, spec.window]});
     api.stats.extends += 1;
     api.stats.applied += batch.length;
     if (api.onApply) batch.forEach(function (e) { api.onApply(self, e); });
   };
+
+  // ---- widget kinds ----------------------------------------------------------------------
+  // Other scripts add kinds with livedash.registerKind(name, Constructor); a constructor
+  // inherits livedash.Widget and implements history(), take(event), clear() and flush()
+  // (flush returns false when its component is not ready yet, to be retried shortly).
+  var kinds = {text: TextWidget, graph: GraphWidget};
+  api.Widget = Widget;
+  api.registerKind = function (name, ctor) { kinds[name] = ctor; };
+  api.schedule = function () { schedule(); };
 
   // ---- discovery -----------------------------------------------------------------------
   function scan() {
@@ -212,12 +221,15 @@
     document.querySelectorAll('[data-livedash]').forEach(function (el) {
       var spec;
       try { spec = JSON.parse(el.getAttribute('data-livedash')); } catch (err) { return; }
-      var id = spec.kind === 'graph' ? spec.graph : el.id;
+      // Graph-like widgets update an inner component named in the spec; others the element.
+      var id = spec.target || el.id;
       if (!id) return;
       seen[id] = true;
       var w = api.widgets[id];
       if (w && w.el === el) return;
-      w = spec.kind === 'graph' ? new GraphWidget(id, spec, el) : new TextWidget(id, spec, el);
+      var Kind = kinds[spec.kind];
+      if (!Kind) { console.error('livedash: unknown component kind', spec.kind); return; }
+      w = new Kind(id, spec, el);
       w.request = requestId;
       api.widgets[id] = w;
       subs[spec.stream] = Math.max(subs[spec.stream] || 0, w.history());
@@ -339,6 +351,8 @@
     });
   }
   api.format = format;
+  api.lookup = lookup;
+  api.xValue = xValue;
 
   function boot() {
     badge();

@@ -72,6 +72,10 @@ def mount_flask(app: Any, server: Flask, hub: Hub, config: TransportConfig) -> N
     script = app.get_relative_path(f"{config.prefix}/static/livedash.js")
     base = app.get_relative_path(config.prefix)
     app.config.external_scripts.append(f"{script}?v={livedash.__version__}&base={base}")
+    # Extra widget kinds live in assets/widget-*.js and register themselves with the client.
+    for extra in sorted(ASSETS.glob("widget-*.js")):
+        url = app.get_relative_path(f"{config.prefix}/static/{extra.name}")
+        app.config.external_scripts.append(f"{url}?v={livedash.__version__}")
     app.config.external_stylesheets.append(
         app.get_relative_path(f"{config.prefix}/static/livedash.css") + f"?v={livedash.__version__}"
     )

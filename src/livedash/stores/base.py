@@ -56,6 +56,21 @@ class Store(Protocol):
         """The newest seq ever assigned in ``stream`` (0 if none)."""
         ...
 
+    def read_range(
+        self,
+        stream: str,
+        since_ts: float,
+        until_ts: float | None = None,
+        limit: int = 100_000,
+        after_seq: int = 0,
+    ) -> list[Event]:
+        """Up to ``limit`` events of ``stream`` with ``since_ts <= ts <= until_ts`` (no upper
+        bound when ``until_ts`` is None) and ``seq > after_seq``, oldest first (by seq).
+
+        Time windows, downsampled views and replays read through this; ``after_seq`` pages
+        through a range larger than ``limit``."""
+        ...
+
     def wait(self, cursor: Cursor, timeout: float, limit: int = 1000) -> list[Event]:
         """Events after ``cursor`` in any of its streams; block up to ``timeout`` seconds
         while there are none. Returns early (possibly empty) after :meth:`interrupt`."""

@@ -76,6 +76,32 @@ class MemoryStore:
             self._trim(stream, time.time())
             return list(events)[-n:]
 
+    def read_range(
+        self,
+        stream: str,
+        since_ts: float,
+        until_ts: float | None = None,
+        limit: int = 100_000,
+        after_seq: int = 0,
+    ) -> list[Event]:
+        until = float("inf") if until_ts is None else until_ts
+        out: list[Event] = []
+        if limit <= 0:
+            return out
+        with self._changed:
+            events = self._events.get(stream)
+            if not events:
+                return out
+            self._trim(stream, time.time())
+            # ts is not strictly monotonic in seq (publishers stamp before taking the lock),
+            # so filter every event rather than bisecting on ts.
+            for event in events:
+                if event.seq > after_seq and since_ts <= event.ts <= until:
+                    out.append(event)
+                    if len(out) >= limit:
+                        break
+        return out
+
     def head(self, stream: str) -> int:
         with self._changed:
             return self._heads.get(stream, 0)

@@ -150,6 +150,23 @@ class SQLiteStore:
         rows.reverse()
         return rows
 
+    def read_range(
+        self,
+        stream: str,
+        since_ts: float,
+        until_ts: float | None = None,
+        limit: int = 100_000,
+        after_seq: int = 0,
+    ) -> list[Event]:
+        if limit <= 0:
+            return []
+        until = float("inf") if until_ts is None else until_ts
+        return self._rows(
+            "SELECT stream, seq, ts, data FROM events WHERE stream = ? AND seq > ? "
+            "AND ts >= ? AND ts <= ? ORDER BY seq LIMIT ?",
+            (stream, after_seq, max(since_ts, self._cutoff(stream)), until, limit),
+        )
+
     def head(self, stream: str) -> int:
         row = self._conn().execute("SELECT head FROM streams WHERE name = ?", (stream,)).fetchone()
         return int(row[0]) if row else 0

@@ -13,6 +13,7 @@ from livedash.transport import TransportConfig
 from livedash.transport.ingest import check_token, ingest
 from livedash.transport.params import BadRequest, StreamRequest, parse_float, parse_stream_request
 from livedash.transport.poll import MAX_WAIT, poll
+from livedash.transport.range import parse_range_request, read_range
 from livedash.transport.sse import EventStream, gzip_chunks
 
 ASSETS = Path(livedash.__file__).parent / "assets"
@@ -49,6 +50,15 @@ def mount_flask(app: Any, server: Flask, hub: Hub, config: TransportConfig) -> N
         req = stream_request()
         wait = parse_float(request.args.get("wait"), "wait", 0.0, MAX_WAIT, 0.0)
         response = jsonify(poll(hub, req, wait))
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @bp.get("/range")
+    def range_route() -> Response:
+        req = parse_range_request(request.args.get, request.args.getlist)
+        if config.can_read is not None and not config.can_read(req.stream):
+            raise BadRequest(f"not allowed to read stream {req.stream!r}", 403)
+        response = jsonify(read_range(hub, req))
         response.headers["Cache-Control"] = "no-store"
         return response
 

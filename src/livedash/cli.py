@@ -29,7 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
         "app",
         nargs="?",
         default="seed",
-        help=f"the app to serve: {', '.join(sorted(APPS))} (default: seed)",
+        help=f"the app to serve: {', '.join(sorted(APPS))} (default: seed), or the path of "
+        "your own Dash file (path/to/app.py, whose `app` is served; keep its app.run() under "
+        "if __name__ == '__main__'; --store and --transport apply to the built-in apps only)",
     )
     run.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     run.add_argument("--port", type=int, default=8050, help="port to bind (default: 8050)")

@@ -6,6 +6,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
+from livedash.apps.userfile import is_app_file, load_app_file
 from livedash.errors import ConfigError
 
 #: name -> module; each module has ``create_app(options: AppOptions) -> dash.Dash``.
@@ -23,7 +24,10 @@ class AppOptions:
 
 
 def create(name: str, options: AppOptions) -> Any:
-    """Build the Dash app called ``name``."""
+    """Build the Dash app called ``name``, or load the user's Dash file when ``name`` is a
+    path (``livedash run path/to/app.py``)."""
+    if is_app_file(name):
+        return load_app_file(name)
     module = APPS.get(name)
     if module is None:
         raise ConfigError(f"unknown app {name!r}; choose one of: {', '.join(sorted(APPS))}")

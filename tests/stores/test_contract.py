@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from livedash.stores import MemoryStore, Retention, SQLiteStore, Store
+from livedash.stores.redis import RedisStore
 
 StoreFactory = Callable[[], Store]
 
@@ -19,16 +20,23 @@ def _records(stream: str, values: list[int]) -> list[tuple[str, str, float]]:
     return [(stream, json.dumps({"v": v}), time.time()) for v in values]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)])
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
     """Opens stores of one kind; a second call opens a second handle on the same data
-    where the backend is shared (sqlite: same file)."""
+    where the backend is shared (sqlite: same file; redis: same database)."""
     opened: list[Store] = []
     shared = MemoryStore()
+    # Only the redis case starts (or reuses) a redis-server, with its database emptied.
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else ""
 
     def factory() -> Store:
         store: Store
-        store = shared if request.param == "memory" else SQLiteStore(str(tmp_path / "events.db"))
+        if request.param == "memory":
+            store = shared
+        elif request.param == "sqlite":
+            store = SQLiteStore(str(tmp_path / "events.db"))
+        else:
+            store = RedisStore(url)
         opened.append(store)
         return store
 
@@ -148,3 +156,61 @@ def test_lease_is_exclusive_until_it_expires(make_store: StoreFactory) -> None:
         assert time.monotonic() < deadline, "lease never expired"
         time.sleep(0.05)
     assert not a.acquire_lease("job", "A", ttl=5)
+
+
+def test_data_and_ts_round_trip_exactly(make_store: StoreFactory) -> None:
+    store = make_store()
+    data = {"text": "café ✓ \u2028", "nested": {"list": [1, 2.5, None, True]}, "n": -7}
+    ts = 1_700_000_000.123456
+    [stored] = store.append_many([("rt", json.dumps(data, ensure_ascii=False), ts)])
+    [read] = store.read("rt", 0)
+    assert read == stored
+    assert (read.data, read.ts) == (data, ts)
+    assert store.last("rt", 1) == [stored]
+
+
+def test_reopened_store_keeps_events_and_seq(make_store: StoreFactory) -> None:
+    first = make_store()
+    first.append_many(_records("d", [1, 2]))
+    first.close()
+    second = make_store()
+    assert [e.data["v"] for e in second.read("d", 0)] == [1, 2]
+    assert second.head("d") == 2
+    assert second.append_many(_records("d", [3]))[0].seq == 3
+
+
+def test_seq_continues_after_every_event_expired(make_store: StoreFactory) -> None:
+    store = make_store()
+    store.set_retention("gone", Retention(max_events=None, max_age=60))
+    old = time.time() - 3600
+    store.append_many([("gone", '{"v":1}', old), ("gone", '{"v":2}', old)])
+    assert store.read("gone", 0) == []
+    assert store.last("gone", 5) == []
+    assert store.head("gone") == 2
+    assert store.append_many(_records("gone", [3]))[0].seq == 3
+    assert [e.seq for e in store.read("gone", 0)] == [3]
+
+
+def test_wait_follows_several_streams_from_their_own_positions(make_store: StoreFactory) -> None:
+    reader, writer = make_store(), make_store()
+    writer.append_many(_records("p", [1, 2, 3]) + _records("q", [10]))
+    got = reader.wait({"p": 2, "q": 0, "never": 0}, timeout=30)
+    assert sorted((e.stream, e.seq) for e in got) == [("p", 3), ("q", 1)]
+
+
+def test_interrupt_wakes_a_wait_that_is_already_blocked(make_store: StoreFactory) -> None:
+    store = make_store()
+    entered = threading.Event()
+    result: list[list[object]] = []
+
+    def wait() -> None:
+        entered.set()
+        result.append(list(store.wait({"idle": 0}, timeout=60)))
+
+    t = threading.Thread(target=wait)
+    t.start()
+    assert entered.wait(30)
+    store.interrupt()
+    t.join(timeout=10)  # well under the wait's own 60 s, and under Redis's 15 s block slices
+    assert not t.is_alive(), "interrupt() did not wake a blocked wait"
+    assert result == [[]]

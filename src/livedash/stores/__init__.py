@@ -28,6 +28,8 @@ def open_store(url: str, default_retention: Retention | None = None) -> Store:
             raise ConfigError(f"bad store URL {url!r}: no file path; {STORE_URL_HELP}")
         return SQLiteStore(path, default_retention)
     if parsed.scheme in ("redis", "rediss", "unix"):
-        # UNFINISHED: the Redis store lands with the scale-out issue.
-        raise ConfigError(f"the Redis store is not implemented yet ({url!r}); {STORE_URL_HELP}")
+        # Imported here: redis-py is only loaded by deployments that use it.
+        from livedash.stores.redis import RedisStore
+
+        return RedisStore(url, default_retention)
     raise ConfigError(f"bad store URL {url!r}: unknown scheme {parsed.scheme!r}; {STORE_URL_HELP}")

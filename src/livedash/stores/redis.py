@@ -1,0 +1,338 @@
+"""Redis store: one Redis Stream per livedash stream, shared by every worker on every host.
+
+Keys (all under ``prefix``, ``livedash:`` by default):
+
+- ``{prefix}head:{stream}``: the newest seq ever assigned (an integer, INCR'd by appends);
+- ``{prefix}stream:{stream}``: the events, as a Redis Stream whose entry id is ``{seq}-0``
+  and whose fields are ``d`` (data, compact JSON) and ``t`` (publish time);
+- ``{prefix}lease:{name}``: producer leases (SET NX PX, renewed only by the owner);
+- ``{prefix}wake:{id}``: a tiny private stream per store object, used to wake its blocked
+  readers (see :meth:`RedisStore.interrupt`).
+
+Appends run as one Lua script, so a batch is stored all or none and seqs never interleave
+between writers. Connections open lazily: creating the store (and a Hub, and a Dash app) while
+Redis is down works; operations then raise :class:`~livedash.errors.StoreUnavailable` quickly.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, cast
+from urllib.parse import urlparse
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from livedash.errors import StoreError, StoreUnavailable
+from livedash.events import Cursor, Event
+from livedash.stores.base import Record, Retention
+
+#: Seconds to wait for a TCP connection to Redis, and for any non-blocking reply. Small, so
+#: that publishing fails fast (instead of hanging a request) when Redis is unreachable.
+CONNECT_TIMEOUT = 1.0
+COMMAND_TIMEOUT = 2.0
+#: Longest single XREAD BLOCK; :meth:`RedisStore.wait` loops for longer timeouts. The blocking
+#: connection's socket timeout is this plus :data:`COMMAND_TIMEOUT`.
+MAX_BLOCK = 15.0
+#: Most entries one retention pass drops by age; the rest go on the next append or read.
+AGE_TRIM_BATCH = 1000
+#: How long an idle wake stream lives (it is recreated on demand).
+WAKE_TTL_MS = 3_600_000
+
+# KEYS: head, stream for each record, in record order.
+# ARGV: now, age-trim batch size, then per record: data, ts, max_events (0 = none),
+# max_age (0 = none).
+_APPEND = """
+local now, batch = tonumber(ARGV[1]), tonumber(ARGV[2])
+local out = {}
+for i = 1, #KEYS / 2 do
+  local head, key = KEYS[2 * i - 1], KEYS[2 * i]
+  local base = 2 + 4 * (i - 1)
+  local data, ts = ARGV[base + 1], ARGV[base + 2]
+  local max_events, max_age = tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4])
+  local seq = redis.call('INCR', head)
+  local id = seq .. '-0'
+  if max_events > 0 then
+    redis.call('XADD', key, 'MAXLEN', max_events, id, 'd', data, 't', ts)
+  else
+    redis.call('XADD', key, id, 'd', data, 't', ts)
+  end
+  if max_age > 0 then
+    -- Drop the oldest entries that outlived max_age, up to the first fresh one.
+    local cutoff, fresh = now - max_age, nil
+    local oldest = redis.call('XRANGE', key, '-', '+', 'COUNT', batch)
+    for _, entry in ipairs(oldest) do
+      local fields, t = entry[2], nil
+      for f = 1, #fields, 2 do if fields[f] == 't' then t = tonumber(fields[f + 1]) end end
+      if t == nil or t >= cutoff then fresh = entry[1] break end
+    end
+    if fresh == nil and #oldest > 0 then
+      local last = oldest[#oldest][1]
+      redis.call('XTRIM', key, 'MINID', (tonumber(string.match(last, '^%d+')) + 1) .. '-0')
+    elseif fresh ~= nil and fresh ~= oldest[1][1] then
+      redis.call('XTRIM', key, 'MINID', fresh)
+    end
+  end
+  out[i] = seq
+end
+return out
+"""
+
+# KEYS: lease. ARGV: owner, ttl in ms. Returns 1 when owner holds the lease now.
+_LEASE = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+
+_Entry = tuple[str, dict[str, str]]
+
+
+def _seq(entry_id: str) -> int:
+    return int(entry_id.partition("-")[0])
+
+
+class RedisStore:
+    """Events in Redis Streams (``redis://host:port/db``, ``rediss://...``, ``unix:///path``).
+
+    ``prefix`` namespaces every key, so several deployments can share one Redis database.
+    Retention set with :meth:`set_retention` is applied by the process that appends, like the
+    SQLite store: every process of a deployment should declare the same retention.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        default_retention: Retention | None = None,
+        *,
+        prefix: str = "livedash:",
+    ) -> None:
+        self.url = url
+        self.prefix = prefix
+        self._default = default_retention or Retention()
+        self._retention: dict[str, Retention] = {}
+        parsed = urlparse(url)
+        # Shown in error messages; never the password.
+        self._where = parsed.path if parsed.scheme == "unix" else (parsed.hostname or "localhost")
+        if parsed.scheme != "unix":
+            self._where += f":{parsed.port or 6379}{parsed.path or '/0'}"
+        # No automatic retries: an append retried after a lost reply would be stored twice,
+        # and a caller waiting on a dead Redis should hear about it at once. Stale pooled
+        # connections (Redis restarted) are detected and replaced when checked out.
+        common: dict[str, Any] = {
+            "decode_responses": True,
+            "socket_connect_timeout": CONNECT_TIMEOUT,
+            "retry": Retry(NoBackoff(), 0),
+        }
+        try:
+            self._redis = redis.Redis.from_url(url, socket_timeout=COMMAND_TIMEOUT, **common)
+            # Blocking reads get their own pool, whose socket timeout outlasts XREAD BLOCK.
+            self._blocking = redis.Redis.from_url(
+                url, socket_timeout=MAX_BLOCK + COMMAND_TIMEOUT, **common
+            )
+        except ValueError as exc:
+            raise StoreError(f"bad Redis URL {url!r}: {exc}") from None
+        self._append_script = self._redis.register_script(_APPEND)
+        self._lease_script = self._redis.register_script(_LEASE)
+        self._wake_key = f"{prefix}wake:{uuid.uuid4().hex}"
+        self._wake_id = "0-0"
+        self._lock = threading.Lock()
+        self._interrupted = False
+        self._closed = False
+
+    # -- keys and errors --------------------------------------------------------------------
+    def _head_key(self, stream: str) -> str:
+        return f"{self.prefix}head:{stream}"
+
+    def _stream_key(self, stream: str) -> str:
+        return f"{self.prefix}stream:{stream}"
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """Translate redis-py errors into livedash's, with a message that says what to do."""
+        if self._closed:
+            raise StoreError(f"cannot {action}: this Redis store was closed")
+        try:
+            yield
+        except redis.AuthenticationError as exc:
+            raise StoreError(
+                f"cannot {action}: Redis at {self._where} refused the credentials ({exc}); "
+                "put the right user/password in the store URL (redis://user:pass@host:port/db)"
+            ) from exc
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StoreUnavailable(
+                f"cannot {action}: Redis at {self._where} is unreachable ({exc}); "
+                "start Redis or fix the --store URL, then retry"
+            ) from exc
+        except redis.RedisError as exc:
+            raise StoreError(f"cannot {action}: Redis at {self._where} failed: {exc}") from exc
+
+    def _retention_of(self, stream: str) -> Retention:
+        return self._retention.get(stream, self._default)
+
+    def _cutoff(self, stream: str) -> float:
+        max_age = self._retention_of(stream).max_age
+        return float("-inf") if max_age is None else time.time() - max_age
+
+    def _events(self, stream: str, entries: Sequence[_Entry], cutoff: float) -> list[Event]:
+        out = []
+        for entry_id, fields in entries:
+            ts = float(fields["t"])
+            if ts >= cutoff:
+                out.append(Event(stream, _seq(entry_id), ts, json.loads(fields["d"])))
+        return out
+
+    # -- the Store protocol -----------------------------------------------------------------
+    def set_retention(self, stream: str, retention: Retention) -> None:
+        # Kept in process (no I/O here, so an app can declare streams while Redis is down).
+        self._retention[stream] = retention
+
+    def append_many(self, records: list[Record]) -> list[Event]:
+        if not records:
+            return []
+        keys: list[str] = []
+        args: list[str | float | int] = [repr(time.time()), AGE_TRIM_BATCH]
+        for stream, data_json, ts in records:
+            retention = self._retention_of(stream)
+            keys += [self._head_key(stream), self._stream_key(stream)]
+            args += [data_json, repr(ts), retention.max_events or 0, retention.max_age or 0]
+        with self._errors(f"append {len(records)} event(s)"):
+            seqs = cast(list[int], self._append_script(keys=keys, args=args))
+        return [
+            Event(stream, int(seq), ts, json.loads(data_json))
+            for (stream, data_json, ts), seq in zip(records, seqs, strict=True)
+        ]
+
+    def _range(self, stream: str, after_seq: int, limit: int) -> list[_Entry]:
+        with self._errors(f"read stream {stream!r}"):
+            return cast(
+                list[_Entry],
+                self._redis.xrange(self._stream_key(stream), f"{after_seq + 1}-0", "+", limit),
+            )
+
+    def read(self, stream: str, after_seq: int, limit: int = 1000) -> list[Event]:
+        if limit <= 0:
+            return []
+        cutoff = self._cutoff(stream)
+        entries = self._range(stream, max(0, after_seq), limit)
+        events = self._events(stream, entries, cutoff)
+        if len(events) < len(entries):
+            # Some entries outlived max_age (no append has trimmed them yet): page past them.
+            while len(entries) == limit and len(events) < limit:
+                entries = self._range(stream, _seq(entries[-1][0]), limit)
+                events += self._events(stream, entries, cutoff)
+            events = events[:limit]
+        return events
+
+    def last(self, stream: str, n: int) -> list[Event]:
+        if n <= 0:
+            return []
+        with self._errors(f"read stream {stream!r}"):
+            entries = cast(list[_Entry], self._redis.xrevrange(self._stream_key(stream), count=n))
+        events = self._events(stream, entries, self._cutoff(stream))
+        events.reverse()
+        return events
+
+    def read_range(
+        self,
+        stream: str,
+        since_ts: float,
+        until_ts: float | None = None,
+        limit: int = 100_000,
+        after_seq: int = 0,
+    ) -> list[Event]:
+        """Up to ``limit`` events with ``since_ts <= ts <= until_ts`` and ``seq > after_seq``,
+        oldest first. ts is not strictly ordered by seq across publishers, so this scans."""
+        until = float("inf") if until_ts is None else until_ts
+        out: list[Event] = []
+        after = after_seq
+        while len(out) < limit:
+            batch = self.read(stream, after, 1000)
+            if not batch:
+                break
+            out += [e for e in batch if since_ts <= e.ts <= until]
+            after = batch[-1].seq
+        return out[:limit]
+
+    def head(self, stream: str) -> int:
+        with self._errors(f"read the head of stream {stream!r}"):
+            value = self._redis.get(self._head_key(stream))
+        return int(cast(str, value)) if value else 0
+
+    def wait(self, cursor: Cursor, timeout: float, limit: int = 1000) -> list[Event]:
+        deadline = time.monotonic() + timeout
+        names = {self._stream_key(s): s for s in cursor}
+        while True:
+            with self._lock:
+                if self._interrupted:
+                    self._interrupted = False
+                    return []
+                wake_id = self._wake_id
+            remaining = deadline - time.monotonic()
+            block = None if remaining <= 0 else max(1, int(min(remaining, MAX_BLOCK) * 1000))
+            streams: dict[str | bytes | memoryview[int], int | str | bytes | memoryview[int]] = {
+                key: f"{cursor[s]}-0" for key, s in names.items()
+            }
+            streams[self._wake_key] = wake_id
+            with self._errors("wait for new events"):
+                reply = cast(
+                    list[tuple[str, list[_Entry]]],
+                    self._blocking.xread(streams, count=limit, block=block) or [],
+                )
+            events: list[Event] = []
+            woken = False
+            for key, entries in reply:
+                if key == self._wake_key:
+                    woken = True
+                    with self._lock:
+                        self._interrupted = False
+                        if _seq(entries[-1][0]) >= _seq(self._wake_id):
+                            self._wake_id = entries[-1][0]
+                else:
+                    stream = names[key]
+                    events += self._events(stream, entries, self._cutoff(stream))
+            if events or woken or block is None or time.monotonic() >= deadline:
+                return events
+
+    def interrupt(self) -> None:
+        """Wake blocked :meth:`wait` calls: sets a sticky flag, and adds an entry to this
+        store's private wake stream, which every blocked XREAD of this store also follows.
+        (Unlike CLIENT UNBLOCK, this cannot race with a reader that is about to block.)"""
+        with self._lock:
+            self._interrupted = True
+        if self._closed:
+            return
+        try:
+            with self._redis.pipeline(transaction=False) as pipe:
+                pipe.xadd(self._wake_key, {"w": "1"}, maxlen=1, approximate=False)
+                pipe.pexpire(self._wake_key, WAKE_TTL_MS)
+                pipe.execute()
+        except redis.RedisError:
+            # Redis is down: a blocked reader fails on its own, the sticky flag covers the rest.
+            pass
+
+    def acquire_lease(self, name: str, owner: str, ttl: float) -> bool:
+        ms = max(1, int(ttl * 1000))
+        with self._errors(f"take the lease {name!r}"):
+            got = self._lease_script(keys=[f"{self.prefix}lease:{name}"], args=[owner, ms])
+        return bool(got)
+
+    def close(self) -> None:
+        self.interrupt()
+        self._closed = True
+        for client in (self._redis, self._blocking):
+            client.close()
+            client.connection_pool.disconnect()

@@ -9,6 +9,9 @@ import textwrap
 import urllib.request
 from pathlib import Path
 
+import pytest
+
+from livedash.cli import build_parser
 from tests.conftest import free_port
 from tests.docs.serving import serving
 
@@ -89,3 +92,11 @@ def test_users_file_is_served_with_its_assets_and_sibling_modules(tmp_path: Path
         assert "Hello from a sibling module" in json.dumps(layout)
         health = json.load(urllib.request.urlopen(url + "/livedash/health", timeout=10))
         assert health["store"] == "ok"
+
+
+def test_port_defaults_to_the_port_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "8123")
+    assert build_parser().parse_args(["run"]).port == 8123
+    assert build_parser().parse_args(["run", "--port", "9000"]).port == 9000
+    monkeypatch.delenv("PORT")
+    assert build_parser().parse_args(["run"]).port == 8050

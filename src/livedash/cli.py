@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -34,7 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
         "if __name__ == '__main__'; --store and --transport apply to the built-in apps only)",
     )
     run.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    run.add_argument("--port", type=int, default=8050, help="port to bind (default: 8050)")
+    # $PORT as the default, as Dash's own app.run() does; argparse converts and checks it.
+    run.add_argument(
+        "--port",
+        type=int,
+        default=os.environ.get("PORT", "8050"),
+        help="port to bind (default: $PORT, else 8050)",
+    )
     run.add_argument(
         "--store",
         default="sqlite:///livedash.db",

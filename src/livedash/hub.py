@@ -8,10 +8,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from livedash.errors import PublishError
 from livedash.events import MAX_EVENT_BYTES, Event, encode_data, validate_stream_name
 from livedash.fanout import Fanout, Subscription
+from livedash.stats import HubStats
 from livedash.stores import Retention, Store, open_store
 
 if TYPE_CHECKING:
@@ -20,6 +22,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ProducerFn = Callable[[], Mapping[str, Any] | None]
+
+
+class Startable(Protocol):
+    """Anything the hub starts and stops with itself: sources, the alert engine."""
+
+    def start(self, hub: Hub) -> None:
+        """Begin feeding ``hub`` (in a thread of its own); return at once."""
+        ...
+
+    def stop(self) -> None:
+        """Stop and release what was opened; idempotent."""
+        ...
 
 
 @dataclass
@@ -53,6 +67,10 @@ class Hub:
         #: unique per process; identifies this hub when taking producer leases
         self.instance_id = uuid.uuid4().hex
         self.producers: list[Producer] = []
+        #: sources and other long-running feeders added with :meth:`add_source`
+        self.sources: list[Startable] = []
+        #: counters exported by ``GET /metrics``
+        self.stats = HubStats()
         self._fanout = Fanout(self.store)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -74,13 +92,24 @@ class Hub:
     def publish_many(self, items: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Event]:
         """Publish several events atomically: all are stored, or none (on any bad one)."""
         now = time.time()
-        records = [
-            (validate_stream_name(stream), encode_data(data, max_bytes=self.max_event_bytes), now)
-            for stream, data in items
-        ]
+        try:
+            records = [
+                (
+                    validate_stream_name(stream),
+                    encode_data(data, max_bytes=self.max_event_bytes),
+                    now,
+                )
+                for stream, data in items
+            ]
+        except PublishError as exc:
+            self.stats.rejected(exc.reason)
+            raise
         if not records:
             return []
-        return self.store.append_many(records)
+        started = time.perf_counter()
+        events = self.store.append_many(records)
+        self.stats.published(events, time.perf_counter() - started)
+        return events
 
     # -- reading --------------------------------------------------------------------------
     def history(self, stream: str, n: int) -> list[Event]:
@@ -131,13 +160,22 @@ class Hub:
 
         return register
 
+    def add_source(self, source: Startable) -> None:
+        """Run ``source`` (see :mod:`livedash.sources`) while the hub runs: started with
+        :meth:`start` (at once if already started), stopped by :meth:`close`."""
+        self.sources.append(source)
+        if self._started:
+            source.start(self)
+
     def start(self) -> None:
-        """Start the producers (idempotent). :meth:`init_app` calls this."""
+        """Start the producers and sources (idempotent). :meth:`init_app` calls this."""
         if self._started:
             return
         self._started = True
         for producer in self.producers:
             self._start_producer(producer)
+        for source in self.sources:
+            source.start(self)
 
     def _start_producer(self, producer: Producer) -> None:
         thread = threading.Thread(
@@ -181,6 +219,8 @@ class Hub:
     def close(self) -> None:
         """Stop producers and fan-out, then close the store."""
         self._stop.set()
+        for source in self.sources:
+            source.stop()
         self._fanout.close()
         for thread in self._threads:
             thread.join(timeout=5)

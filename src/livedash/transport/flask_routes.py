@@ -11,6 +11,7 @@ import livedash
 from livedash.hub import Hub
 from livedash.transport import TransportConfig
 from livedash.transport.ingest import check_token, ingest
+from livedash.transport.metrics import CONTENT_TYPE, hub_registry, render
 from livedash.transport.params import BadRequest, StreamRequest, parse_float, parse_stream_request
 from livedash.transport.poll import MAX_WAIT, poll
 from livedash.transport.range import parse_range_request, read_range
@@ -79,6 +80,13 @@ def mount_flask(app: Any, server: Flask, hub: Hub, config: TransportConfig) -> N
         return send_from_directory(ASSETS, name, max_age=3600)
 
     server.register_blueprint(bp)
+    # Prometheus scrapes /metrics by convention, outside the livedash prefix.
+    registry = hub_registry(hub)
+    server.add_url_rule(
+        "/metrics",
+        "livedash_metrics",
+        lambda: Response(render(registry), mimetype=None, content_type=CONTENT_TYPE),
+    )
     script = app.get_relative_path(f"{config.prefix}/static/livedash.js")
     base = app.get_relative_path(config.prefix)
     app.config.external_scripts.append(f"{script}?v={livedash.__version__}&base={base}")

@@ -51,6 +51,7 @@ def _collect(hub: Hub, req: StreamRequest) -> dict[str, Any]:
             batch = hub.history(stream, n) if n else []
             cursor[stream] = batch[-1].seq if batch else head
         events.extend(batch)
+    hub.stats.delivered(events)
     return {
         "events": wire(events),
         "cursor": format_cursor(cursor),

@@ -54,6 +54,7 @@ class EventStream:
     def __iter__(self) -> Iterator[str]:
         # Subscribing inside the generator ties the subscription to the response's life.
         self.sub = self.hub.subscribe(self.req.streams)
+        self.hub.stats.connection_opened()
         try:
             yield "retry: 1000\n\n"
             if not self.hub.healthy:
@@ -63,16 +64,20 @@ class EventStream:
                 try:
                     events, status = self.sub.get(self.heartbeat)
                 except Overflow:
+                    self.hub.stats.overflowed()
+                    self.hub.stats.resynced("overflow")
                     yield from self._catch_up(self.req.streams)
                     continue
                 if status:
                     yield control("status", {"store": status})
                 fresh = self._advance(events)
                 if fresh:
+                    self.hub.stats.delivered(fresh)
                     yield message(fresh, self.cursor)
                 elif not status:
                     yield ":\n\n"
         finally:
+            self.hub.stats.connection_closed()
             self.hub.unsubscribe(self.sub)
 
     def _start(self) -> Iterator[str]:
@@ -86,6 +91,7 @@ class EventStream:
             history = self.hub.history(stream, n) if n else []
             self.cursor[stream] = history[-1].seq if history else head
             if history:
+                self.hub.stats.delivered(history)
                 yield message(history, self.cursor)
         yield from self._catch_up(resume)
         # Every stream's position is now known; tell the client even if nothing was sent.
@@ -98,10 +104,12 @@ class EventStream:
                 events = self.hub.read(stream, after, BATCH_LIMIT)
                 if events and events[0].seq != after + 1:
                     # Retention dropped events this client never saw: it must reload history.
+                    self.hub.stats.resynced("gap")
                     yield control("reset", {"stream": stream, "seq": events[0].seq})
                 if not events:
                     break
                 self.cursor[stream] = events[-1].seq
+                self.hub.stats.delivered(events)
                 yield message(events, self.cursor)
 
     def _advance(self, events: list[Event]) -> list[Event]:

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from livedash.apps import APPS, AppOptions, create
 from livedash.errors import LivedashError
@@ -54,7 +55,80 @@ def build_parser() -> argparse.ArgumentParser:
         default="push",
         help="push: livedash event stream (default); poll: the classic dcc.Interval recipe",
     )
+    add_serve_parser(commands)
     return parser
+
+
+def add_serve_parser(commands: Any) -> None:
+    """``livedash serve``: gunicorn, several workers, a shared store."""
+    from livedash.serve import DEFAULT_CONNECTIONS, DEFAULT_THREADS, WORKER_CLASSES
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve an app in production: gunicorn, several workers, a shared store",
+        description="Serve an app with gunicorn: N worker processes sharing one store (Redis "
+        "for several hosts, SQLite for one host); producers run once per deployment and every "
+        "worker pushes every stream to its own clients.",
+    )
+    serve.add_argument(
+        "app",
+        help=f"the app to serve: {', '.join(sorted(APPS))}, or your own as module:factory "
+        "(called with livedash.apps.AppOptions, so --store applies) or module:app",
+    )
+    serve.add_argument("--workers", type=int, default=2, help="worker processes (default: 2)")
+    serve.add_argument(
+        "--store",
+        default="sqlite:///livedash.db",
+        help="the store every worker shares: redis://host:port/db (any number of hosts) or "
+        "sqlite:///path.db (one host) (default: sqlite:///livedash.db)",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8050, help="port to bind (default: 8050)")
+    serve.add_argument(
+        "--worker-class",
+        choices=WORKER_CLASSES,
+        default="gevent",
+        help="gevent: thousands of open event streams per worker (default); gthread: one "
+        "thread per open stream",
+    )
+    serve.add_argument(
+        "--connections",
+        type=int,
+        default=DEFAULT_CONNECTIONS,
+        help=f"most open connections per gevent worker (default: {DEFAULT_CONNECTIONS})",
+    )
+    serve.add_argument(
+        "--threads",
+        type=int,
+        default=DEFAULT_THREADS,
+        help=f"threads per gthread worker, so open streams per worker (default: {DEFAULT_THREADS})",
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from livedash.serve import ServeOptions, check, serve
+
+    options = ServeOptions(
+        app=args.app,
+        store=args.store,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        worker_class=args.worker_class,
+        threads=args.threads,
+        connections=args.connections,
+    )
+    check(options)
+    log.info(
+        "livedash: serving %s with %d %s worker(s), store %s, on http://%s:%d/",
+        args.app,
+        args.workers,
+        args.worker_class,
+        args.store,
+        args.host,
+        args.port,
+    )
+    serve(options)  # replaces this process with gunicorn; returns only by raising
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -62,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
+        if args.command == "serve":
+            return _serve(args)
         app = create(args.app, AppOptions(store=args.store, transport=args.transport))
     except LivedashError as exc:
         print(f"livedash: error: {exc}", file=sys.stderr)

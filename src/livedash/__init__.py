@@ -6,7 +6,14 @@ layout show them live in every open tab, over one shared event stream per browse
 
 from __future__ import annotations
 
-from livedash.components import LiveGraph, LiveText
+from livedash.components import (
+    LiveCandles,
+    LiveChatLog,
+    LiveGraph,
+    LiveIndicator,
+    LiveTable,
+    LiveText,
+)
 from livedash.errors import (
     ConfigError,
     LivedashError,
@@ -26,7 +33,11 @@ __all__ = [
     "Cursor",
     "Event",
     "Hub",
+    "LiveCandles",
+    "LiveChatLog",
     "LiveGraph",
+    "LiveIndicator",
+    "LiveTable",
     "LiveText",
     "LivedashError",
     "PublishError",

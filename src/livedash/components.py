@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dash import dcc, html
@@ -105,4 +105,232 @@ def LiveGraph(
         ),
         className="livedash-graph",
         **attrs,
+    )
+
+
+def _spec_attrs(spec: dict[str, Any]) -> dict[str, Any]:
+    validate_stream_name(spec["stream"])
+    return {SPEC_ATTR: json.dumps(spec)}
+
+
+def LiveIndicator(
+    stream: str,
+    value: str,
+    *,
+    label: str,
+    template: str | None = None,
+    thresholds: Mapping[str, float] | None = None,
+    si: bool = False,
+    id: str | None = None,
+    className: str = "",
+) -> html.Div:
+    """A KPI tile: ``label`` above the newest value of field ``value`` of ``stream``.
+
+    ``template`` formats the value like :func:`LiveText` (default ``"{<value>}"``).
+    ``thresholds`` maps a level name to the value it starts *above*, for example
+    ``{"warn": 70, "danger": 90}``: at 95 the tile gets the CSS class
+    ``livedash-kpi--danger`` (red in livedash.css), at 80 ``livedash-kpi--warn``, at 50
+    ``livedash-kpi--ok``. ``si=True`` shows the value with an SI prefix and a space
+    (``1.23 M``), so ``template="{net_rx}B/s"`` reads ``1.23 MB/s``.
+    """
+    levels = sorted((thresholds or {}).items(), key=lambda kv: kv[1])
+    div_id = id or _auto_id("kpi", stream, value, label)
+    base = f"livedash-kpi {className}".strip()
+    spec = {
+        "kind": "indicator",
+        "stream": stream,
+        "value": value,
+        "template": template or "{" + value + "}",
+        "levels": [[name, limit] for name, limit in levels],
+        "base": base,
+        "si": si,
+        "text": f"{div_id}-value",
+    }
+    return html.Div(
+        [
+            html.Div(label, className="livedash-kpi-label"),
+            html.Div("\u2014", id=f"{div_id}-value", className="livedash-kpi-value"),
+        ],
+        id=div_id,
+        className=base,
+        **_spec_attrs(spec),
+    )
+
+
+def LiveTable(
+    stream: str,
+    columns: Sequence[Mapping[str, Any]],
+    *,
+    rows: str | None = None,
+    mode: str = "replace",
+    key: str | None = None,
+    order: Sequence[str] = (),
+    flash: str | None = None,
+    max_rows: int = 50,
+    throttle_ms: int = 0,
+    id: str | None = None,
+    className: str = "",
+) -> html.Div:
+    """A table filled from ``stream``; cells are always rendered as text.
+
+    ``columns``: ``{"field": "p", "label": "Last", "format": ".2f", "signed": True,
+    "align": "right"}`` (``format`` as in :func:`LiveText`; ``signed`` colours a cell by
+    the sign of its value). ``rows`` is the path to a list of row objects in each event
+    (``None``: the event's data is one row). ``mode``:
+
+    - ``"replace"``: show exactly the rows of the newest event (a top-N list);
+    - ``"upsert"``: one row per ``key`` value, updated in place, in ``order`` first and then
+      in order of first appearance; with ``flash`` set, that field's cell flashes green or
+      red when it goes up or down;
+    - ``"append"``: newest rows first, at most ``max_rows`` (a tape).
+
+    ``throttle_ms`` redraws at most that often (fast streams stay readable and cheap).
+    """
+    if mode not in ("replace", "upsert", "append"):
+        raise ValueError(f"mode must be 'replace', 'upsert' or 'append', got {mode!r}")
+    if mode == "upsert" and not key:
+        raise ValueError("mode='upsert' needs key=FIELD naming the field that identifies a row")
+    if not columns:
+        raise ValueError("columns needs at least one {'field': ..., 'label': ...}")
+    cols: list[dict[str, Any]] = []
+    for col in columns:
+        if "field" not in col:
+            raise ValueError(f"column {dict(col)!r} has no 'field'")
+        cols.append(
+            {
+                "field": str(col["field"]),
+                "label": str(col.get("label", col["field"])),
+                "format": str(col.get("format", "")),
+                "signed": bool(col.get("signed", False)),
+                "align": str(col.get("align", "left")),
+            }
+        )
+    div_id = id or _auto_id("table", stream, rows, [c["field"] for c in cols])
+    spec = {
+        "kind": "table",
+        "stream": stream,
+        "rows": rows,
+        "mode": mode,
+        "key": key,
+        "order": list(order),
+        "flash": flash,
+        "max_rows": max_rows,
+        "throttle": throttle_ms,
+        "columns": cols,
+        "body": f"{div_id}-body",
+    }
+    head = html.Thead(
+        html.Tr([html.Th(c["label"], className=f"livedash-align-{c['align']}") for c in cols])
+    )
+    return html.Div(
+        html.Table(
+            [head, html.Tbody([], id=f"{div_id}-body")],
+            className="livedash-table",
+        ),
+        id=div_id,
+        className=f"livedash-table-wrap {className}".strip(),
+        **_spec_attrs(spec),
+    )
+
+
+def LiveCandles(
+    stream: str,
+    *,
+    window: int = 300,
+    id: str,
+    volume: bool = True,
+    title: str | None = None,
+    height: int = 320,
+    volume_height: int = 140,
+) -> html.Div:
+    """A candlestick chart (and, with ``volume``, a volume bar chart below it) fed by
+    ``stream``, whose events are candles: ``{"t": start epoch seconds, "o", "h", "l", "c",
+    "v"}``. Keeps the newest ``window`` candles; filled from history on load. The graphs
+    are ``dcc.Graph`` components with ids ``id`` and ``id + "-volume"``."""
+    if window < 1:
+        raise ValueError(f"window must be >= 1 candle, got {window!r}")
+    margin = {"l": 56, "r": 16, "t": 40 if title else 12, "b": 28}
+    candle_fig = {
+        "data": [
+            {
+                "type": "candlestick",
+                "name": stream,
+                "x": [],
+                "open": [],
+                "high": [],
+                "low": [],
+                "close": [],
+                "increasing": {"line": {"color": "#16a34a"}},
+                "decreasing": {"line": {"color": "#dc2626"}},
+            }
+        ],
+        "layout": {
+            "margin": margin,
+            "showlegend": False,
+            "uirevision": id,
+            "xaxis": {"type": "date", "rangeslider": {"visible": False}},
+            "yaxis": {"tickformat": ".2f"},
+            **({"title": {"text": title}} if title else {}),
+        },
+    }
+    graphs = [
+        dcc.Graph(
+            id=id,
+            figure=candle_fig,
+            style={"height": f"{height}px"},
+            config={"displaylogo": False},
+        )
+    ]
+    volume_id = f"{id}-volume" if volume else None
+    if volume_id:
+        graphs.append(
+            dcc.Graph(
+                id=volume_id,
+                figure={
+                    "data": [
+                        {"type": "bar", "name": "volume", "x": [], "y": [], "marker": {"color": []}}
+                    ],
+                    "layout": {
+                        "margin": {**margin, "t": 4},
+                        "showlegend": False,
+                        "uirevision": volume_id,
+                        "xaxis": {"type": "date"},
+                        "yaxis": {"title": {"text": "volume"}, "tickformat": "~s"},
+                        "bargap": 0.15,
+                    },
+                },
+                style={"height": f"{volume_height}px"},
+                config={"displaylogo": False},
+            )
+        )
+    spec = {
+        "kind": "candles",
+        "stream": stream,
+        "window": window,
+        "target": id,
+        "volume": volume_id,
+    }
+    return html.Div(graphs, className="livedash-candles", **_spec_attrs(spec))
+
+
+def LiveChatLog(
+    stream: str,
+    *,
+    history: int = 200,
+    id: str | None = None,
+    user: str = "user",
+    text: str = "text",
+    className: str = "",
+) -> html.Div:
+    """A chat log of ``stream``: the last ``history`` messages on load, then every new one.
+    Each event's ``user`` and ``text`` fields are shown with its time, always as text (an
+    HTML or script payload shows literally). Scrolls to the newest message unless the
+    reader has scrolled up."""
+    if history < 1:
+        raise ValueError(f"history must be >= 1 message, got {history!r}")
+    div_id = id or _auto_id("chat", stream)
+    spec = {"kind": "chat", "stream": stream, "history": history, "user": user, "text": text}
+    attrs: dict[str, Any] = {"aria-live": "polite", **_spec_attrs(spec)}
+    return html.Div(
+        [], id=div_id, className=f"livedash-chat {className}".strip(), role="log", **attrs
     )

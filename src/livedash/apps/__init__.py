@@ -12,6 +12,8 @@ from livedash.errors import ConfigError
 #: name -> module; each module has ``create_app(options: AppOptions) -> dash.Dash``.
 APPS = {
     "seed": "livedash.apps.seed",
+    "monitor": "livedash.apps.monitor",
+    "ticker": "livedash.apps.ticker",
 }
 
 

@@ -11,9 +11,15 @@ from typing import Any
 from livedash.errors import PublishError
 
 #: Stream names: letters, digits, ``_ . -``; 1-64 characters; must start with a letter or digit.
-STREAM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+#: ``\Z``, not ``$``: ``$`` also matches before a trailing newline, and a name ending in one
+#: would break the framing of the event stream, where names appear in ``id:`` lines.
+STREAM_NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}\Z")
 #: Largest accepted event payload, as compact JSON, in bytes.
 MAX_EVENT_BYTES = 64 * 1024
+#: Deepest nesting of lists and objects in event data. Far below Python's recursion limit, so
+#: every later encode or decode of a stored event (store, SSE, poll) is safe: one deeply
+#: nested event must not break the stream for everyone who follows it.
+MAX_DEPTH = 64
 
 JSONObject = dict[str, Any]
 #: ``{stream: last seq seen}``; the position of a reader in every stream it follows.
@@ -64,7 +70,19 @@ def encode_data(data: object, *, max_bytes: int = MAX_EVENT_BYTES) -> str:
             "bool, None, list or dict first",
             reason="bad_data",
         ) from None
-    size = len(text.encode("utf-8"))
+    except RecursionError:
+        raise _too_deep() from None
+    # Counting brackets is cheap; only data with many containers needs the walk.
+    if text.count("[") + text.count("{") > MAX_DEPTH and _deeper_than(data, MAX_DEPTH):
+        raise _too_deep()
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise PublishError(
+            "event data contains a lone surrogate (a str that is not valid Unicode, such as "
+            "'\\ud800'); clean the text before publishing",
+            reason="bad_data",
+        ) from None
     if size > max_bytes:
         raise PublishError(
             f"event data is {size} bytes as JSON, over the {max_bytes}-byte limit; "
@@ -72,6 +90,29 @@ def encode_data(data: object, *, max_bytes: int = MAX_EVENT_BYTES) -> str:
             reason="too_large",
         )
     return text
+
+
+def _too_deep() -> PublishError:
+    return PublishError(
+        f"event data nests lists/objects more than {MAX_DEPTH} levels deep; flatten it",
+        reason="bad_data",
+    )
+
+
+def _deeper_than(data: object, limit: int) -> bool:
+    stack: list[tuple[object, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, Mapping):
+            children: Any = value.values()
+        elif isinstance(value, list | tuple):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((c, depth + 1) for c in children if isinstance(c, Mapping | list | tuple))
+    return False
 
 
 def format_cursor(cursor: Mapping[str, int]) -> str:
@@ -86,7 +127,11 @@ def parse_cursor(text: str) -> Cursor:
         return cursor
     for part in text.split(","):
         name, sep, seq_text = part.rpartition(":")
-        if not sep or not STREAM_NAME_RE.match(name) or not seq_text.isdigit():
+        if (
+            not sep
+            or not STREAM_NAME_RE.match(name)
+            or not (seq_text.isascii() and seq_text.isdigit())
+        ):
             raise ValueError(f"bad cursor part {part!r}: expected STREAM:SEQ")
         seq = int(seq_text)
         if seq > 2**63 - 1:

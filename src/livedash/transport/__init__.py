@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
 from livedash.errors import ConfigError
 
 if TYPE_CHECKING:
     from livedash.hub import Hub
+
+#: Largest accepted ``POST /livedash/publish`` body, in bytes (default of ``max_body``).
+MAX_BODY = 1024 * 1024
+#: Where :func:`mount` records each mounted config on the Flask server (``server.extensions``).
+EXTENSION_KEY = "livedash"
 
 
 def _env_token() -> str | None:
@@ -22,15 +29,98 @@ class TransportConfig:
     """Settings of the mounted routes.
 
     ``token``: bearer token required by ``POST /livedash/publish`` (default: the
-    ``LIVEDASH_TOKEN`` environment variable; no token means open ingest).
-    ``can_read``: predicate on a stream name; streams it refuses answer 403.
+    ``LIVEDASH_TOKEN`` environment variable; no token means open ingest, which the command
+    line allows on a loopback address only).
+
+    Read access (which streams a tab may follow on ``/events``, ``/poll`` and ``/range``;
+    others answer 403): ``readable`` is a list of glob patterns (``["seed", "ticker.*"]``,
+    ``*`` matches any run of characters, dots included), ``can_read`` a predicate on the
+    stream name, called inside the request, so it may look at ``flask.request`` (a session
+    cookie, a header). With both, a stream must pass both. With neither (the default),
+    every stream is readable by anyone who can reach the server. ``readable`` is folded
+    into ``can_read`` when the config is created, so ``can_read`` is the one rule to check.
+
+    ``heartbeat``: seconds between keep-alive comments on an idle event stream; a client
+    that vanished is noticed at the first heartbeat that cannot be written.
+    ``max_body``: largest publish request body in bytes (413 above it).
     """
 
     prefix: str = "/livedash"
     token: str | None = field(default_factory=_env_token)
     heartbeat: float = 15.0
     can_read: Callable[[str], bool] | None = None
+    readable: Sequence[str] | None = None
     compress: bool = True
+    max_body: int = MAX_BODY
+
+    def __post_init__(self) -> None:
+        if self.token is not None and (
+            not self.token
+            or not self.token.isascii()
+            or not self.token.isprintable()
+            or any(c.isspace() for c in self.token)
+        ):
+            raise ConfigError(
+                "token must be a non-empty string of printable ASCII without spaces "
+                "(for example the output of `python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'`)"
+            )
+        if not self.heartbeat > 0:
+            raise ConfigError(f"heartbeat must be > 0 seconds, got {self.heartbeat!r}")
+        if self.max_body < 1:
+            raise ConfigError(f"max_body must be >= 1 byte, got {self.max_body!r}")
+        if self.readable is not None:
+            if isinstance(self.readable, str) or not all(
+                isinstance(p, str) and p for p in self.readable
+            ):
+                raise ConfigError(
+                    f"readable must be a list of stream-name patterns such as "
+                    f"['seed', 'ticker.*'], got {self.readable!r}"
+                )
+            self.readable = tuple(self.readable)
+            self.can_read = _readable_rule(self.readable, self.can_read)
+
+    def allows_read(self, stream: str) -> bool:
+        """True when a tab may follow ``stream``."""
+        return self.can_read is None or bool(self.can_read(stream))
+
+
+def _readable_rule(
+    patterns: tuple[str, ...], also: Callable[[str], bool] | None
+) -> Callable[[str], bool]:
+    def can_read(stream: str) -> bool:
+        return any(fnmatchcase(stream, p) for p in patterns) and (also is None or also(stream))
+
+    return can_read
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (``127.0.0.1``, ``::1``,
+    ``localhost``)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_binding(host: str, token: str | None) -> None:
+    """Refuse to serve open ingest on an address other machines can reach.
+
+    Raises :class:`~livedash.ConfigError` when ``host`` is not a loopback address and no
+    token is set."""
+    if token is None and not is_loopback(host):
+        raise ConfigError(
+            f"refusing to bind {host} without a token: anyone who can reach it could publish; "
+            "pass --token TOKEN or set LIVEDASH_TOKEN (or bind 127.0.0.1)"
+        )
+
+
+def mounted_configs(app: Any) -> list[TransportConfig]:
+    """The transport configs mounted on a Dash app (empty when livedash is not mounted)."""
+    extensions = getattr(getattr(app, "server", None), "extensions", None) or {}
+    return list(extensions.get(EXTENSION_KEY, {}).values())
 
 
 def mount(app: Any, hub: Hub, config: TransportConfig | None = None) -> None:

@@ -6,11 +6,13 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request, send_from_directory
+from werkzeug.exceptions import HTTPException
 
 import livedash
+from livedash.errors import StoreError
 from livedash.hub import Hub
-from livedash.transport import TransportConfig
-from livedash.transport.ingest import check_token, ingest
+from livedash.transport import EXTENSION_KEY, TransportConfig
+from livedash.transport.ingest import check_length, check_token, ingest
 from livedash.transport.metrics import CONTENT_TYPE, hub_registry, render
 from livedash.transport.params import BadRequest, StreamRequest, parse_float, parse_stream_request
 from livedash.transport.poll import MAX_WAIT, poll
@@ -26,15 +28,34 @@ def mount_flask(app: Any, server: Flask, hub: Hub, config: TransportConfig) -> N
 
     def stream_request() -> StreamRequest:
         req = parse_stream_request(request.args.getlist, request.headers.get("Last-Event-ID"))
-        if config.can_read is not None:
-            refused = [s for s in req.streams if not config.can_read(s)]
-            if refused:
-                raise BadRequest(f"not allowed to read streams {refused}", 403)
+        refused = [s for s in req.streams if not config.allows_read(s)]
+        if refused:
+            raise BadRequest(
+                f"not allowed to read streams {refused}: the app does not list them as "
+                "readable (TransportConfig readable / can_read)",
+                403,
+                reason="forbidden",
+            )
         return req
 
     @bp.errorhandler(BadRequest)
     def bad_request(exc: BadRequest) -> tuple[Response, int]:
-        return jsonify(error=str(exc)), exc.status
+        response = jsonify(exc.to_json())
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="livedash"'
+        return response, exc.status
+
+    @bp.errorhandler(StoreError)
+    def store_error(exc: StoreError) -> tuple[Response, int]:
+        # The store is down (Redis restarting, disk full): a retryable condition, not a bug.
+        response = jsonify(error=f"store unavailable, retry later: {exc}", reason="store")
+        response.headers["Retry-After"] = "1"
+        return response, 503
+
+    @bp.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[Response, int]:
+        # Werkzeug's own refusals (client went away mid-body, MAX_CONTENT_LENGTH) as JSON too.
+        return jsonify(error=exc.description or exc.name), exc.code or 400
 
     @bp.get("/events")
     def events() -> Response:
@@ -57,16 +78,19 @@ def mount_flask(app: Any, server: Flask, hub: Hub, config: TransportConfig) -> N
     @bp.get("/range")
     def range_route() -> Response:
         req = parse_range_request(request.args.get, request.args.getlist)
-        if config.can_read is not None and not config.can_read(req.stream):
-            raise BadRequest(f"not allowed to read stream {req.stream!r}", 403)
+        if not config.allows_read(req.stream):
+            raise BadRequest(f"not allowed to read stream {req.stream!r}", 403, reason="forbidden")
         response = jsonify(read_range(hub, req))
         response.headers["Cache-Control"] = "no-store"
         return response
 
     @bp.post("/publish")
     def publish() -> tuple[Response, int]:
+        # Cheapest refusals first: no body byte is read from a stranger or past the limit.
         check_token(config.token, request.headers.get("Authorization"))
-        return jsonify(ingest(hub, request.get_data(cache=False))), 200
+        check_length(request.content_length, config.max_body)
+        body = _read_at_most(request.stream, config.max_body + 1)
+        return jsonify(ingest(hub, body, config.max_body)), 200
 
     @bp.get("/health")
     def health() -> tuple[Response, int]:
@@ -87,6 +111,7 @@ def mount_flask(app: Any, server: Flask, hub: Hub, config: TransportConfig) -> N
         "livedash_metrics",
         lambda: Response(render(registry), mimetype=None, content_type=CONTENT_TYPE),
     )
+    server.extensions.setdefault(EXTENSION_KEY, {})[config.prefix] = config
     script = app.get_relative_path(f"{config.prefix}/static/livedash.js")
     base = app.get_relative_path(config.prefix)
     app.config.external_scripts.append(f"{script}?v={livedash.__version__}&base={base}")
@@ -97,3 +122,16 @@ def mount_flask(app: Any, server: Flask, hub: Hub, config: TransportConfig) -> N
     app.config.external_stylesheets.append(
         app.get_relative_path(f"{config.prefix}/static/livedash.css") + f"?v={livedash.__version__}"
     )
+
+
+def _read_at_most(stream: Any, limit: int) -> bytes:
+    """Read a request body up to ``limit`` bytes (chunked bodies declare no length)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = stream.read(min(65536, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)

@@ -12,14 +12,38 @@ from livedash.events import Cursor, parse_cursor, validate_stream_name
 MAX_STREAMS = 64
 #: Most history events a client may ask for per stream on connect.
 MAX_HISTORY = 100_000
+#: Longest error message sent back (messages quote the offending input).
+MAX_ERROR_CHARS = 500
 
 
 class BadRequest(LivedashError):
-    """A transport request was malformed; ``status`` is the HTTP status to answer with."""
+    """A transport request was refused; ``status`` is the HTTP status to answer with,
+    ``reason`` a short machine-readable code and ``index`` the offending event of a batch."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(
+        self,
+        message: str,
+        status: int = 400,
+        *,
+        reason: str | None = None,
+        index: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.reason = reason
+        self.index = index
+
+    def to_json(self) -> dict[str, object]:
+        """The JSON body of the error response: what is wrong, and how to fix it."""
+        message = str(self)
+        if len(message) > MAX_ERROR_CHARS:  # do not echo a megabyte of hostile input back
+            message = message[: MAX_ERROR_CHARS - 1] + "…"
+        body: dict[str, object] = {"error": message}
+        if self.reason is not None:
+            body["reason"] = self.reason
+        if self.index is not None:
+            body["index"] = self.index
+        return body
 
 
 @dataclass

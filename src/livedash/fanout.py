@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable
 
@@ -17,10 +18,18 @@ log = logging.getLogger(__name__)
 READ_TIMEOUT = 1.0
 #: Retry delay after the store fails (for example Redis down); doubles up to the cap.
 RETRY_MIN, RETRY_MAX = 0.1, 2.0
+#: Seconds between checks that no followed stream went backwards (a Redis restarted without
+#: persistence starts numbering at 1 again, below every reader's cursor).
+HEAD_CHECK = 1.0
 
 
 class Overflow(Exception):
     """The subscriber fell behind and its queue was dropped: resync from the store."""
+
+
+class Resync(Overflow):
+    """A followed stream went backwards in the store (it lost data): resync from the store,
+    which tells the client to start that stream over."""
 
 
 class Subscription:
@@ -33,6 +42,7 @@ class Subscription:
         self._queue: deque[Event] = deque()
         self._cond = threading.Condition(threading.Lock())
         self._overflowed = False
+        self._resync = False
         self._status: str | None = None
         self.closed = False
         #: how many times this subscription overflowed (for metrics and tests)
@@ -51,6 +61,14 @@ class Subscription:
                 self._queue.append(event)
             self._cond.notify()
 
+    def resync(self) -> None:
+        """Make the reader drop its queue and catch up from the store (raises :class:`Resync`
+        from :meth:`get`)."""
+        with self._cond:
+            self._queue.clear()
+            self._resync = True
+            self._cond.notify()
+
     def set_status(self, status: str) -> None:
         """Tell the reader the store's state changed (``ok`` / ``degraded``)."""
         with self._cond:
@@ -62,11 +80,14 @@ class Subscription:
 
         Raises :class:`Overflow` when events were dropped since the last call."""
         with self._cond:
-            if not (self._queue or self._overflowed or self._status or self.closed):
+            if not (self._queue or self._overflowed or self._resync or self._status or self.closed):
                 self._cond.wait(timeout)
             if self._overflowed:
-                self._overflowed = False
+                self._overflowed = self._resync = False
                 raise Overflow
+            if self._resync:
+                self._resync = False
+                raise Resync
             events = list(self._queue)
             self._queue.clear()
             status, self._status = self._status, None
@@ -158,6 +179,7 @@ class Fanout:
 
     def _run(self) -> None:
         delay = RETRY_MIN
+        next_check = 0.0
         while True:
             with self._lock:
                 while not self._cursor and not self._stopped:
@@ -167,8 +189,13 @@ class Fanout:
                 cursor = dict(self._cursor)
             try:
                 events = self._store.wait(cursor, READ_TIMEOUT)
+                rewound: dict[str, int] = {}
+                if time.monotonic() >= next_check:
+                    next_check = time.monotonic() + HEAD_CHECK
+                    rewound = {s: h for s in cursor if (h := self._store.head(s)) < cursor[s]}
             except StoreError as exc:
                 log.warning("livedash: store read failed, retrying in %.1fs: %s", delay, exc)
+                next_check = 0.0  # the store may come back without the data: check at once
                 self._set_health(False)
                 with self._lock:
                     self._wake.wait(delay)
@@ -176,8 +203,28 @@ class Fanout:
                 continue
             delay = RETRY_MIN
             self._set_health(True)
+            if rewound:
+                self._rewind(rewound)
             if events:
                 self._dispatch(events)
+
+    def _rewind(self, heads: dict[str, int]) -> None:
+        """Follow ``heads`` from now on and make the streams' subscribers resync."""
+        with self._lock:
+            subs: set[Subscription] = set()
+            for stream, head in heads.items():
+                if stream in self._cursor and self._cursor[stream] > head:
+                    log.warning(
+                        "livedash: stream %r went back from seq %d to %d (the store lost data); "
+                        "clients start it over",
+                        stream,
+                        self._cursor[stream],
+                        head,
+                    )
+                    self._cursor[stream] = head
+                    subs |= self._subs.get(stream, set())
+        for sub in subs:
+            sub.resync()
 
     def _dispatch(self, events: list[Event]) -> None:
         with self._lock:

@@ -25,6 +25,7 @@
     this.state = 'connecting';
     this.store = 'ok';
     this.failures = 0;
+    this.storeRetries = 0; // history requests refused because the server's store is down
     this.queue = Promise.resolve(); // subscriptions are handled one at a time
     this.timer = null;
   }
@@ -60,6 +61,15 @@
     this.queue = this.queue.then(function () {
       return self._subscribe(port, id, streams);
     }).catch(function (err) {
+      if (err && err.status === 503 && self.ports.has(port)) {
+        // The server is up but its store is not (Redis down): say so, and try again.
+        self.store = 'degraded';
+        self._setState(self.state);
+        self.storeRetries += 1;
+        var delay = Math.min(5000, 250 * Math.pow(2, self.storeRetries));
+        setTimeout(function () { self.subscribe(port, id, streams); }, delay);
+        return;
+      }
       port.post({type: 'error', id: id, message: String(err)});
     });
   };
@@ -97,7 +107,17 @@
       return 'stream=' + encodeURIComponent(name) + '&last=' + encodeURIComponent(name + ':' + self.cap[name]);
     }).join('&');
     return fetch(this.base + '/poll?' + params, {cache: 'no-store'}).then(function (r) {
-      if (!r.ok) throw new Error('history request failed: HTTP ' + r.status);
+      if (!r.ok) {
+        var err = new Error('history request failed: HTTP ' + r.status);
+        err.status = r.status;
+        throw err;
+      }
+      if (self.storeRetries) {
+        // History came back after store failures: the store is reachable again.
+        self.storeRetries = 0;
+        self.store = 'ok';
+        self._setState(self.state);
+      }
       return r.json();
     }).then(function (body) {
       var cursor = parseCursor(body.cursor);
@@ -141,6 +161,8 @@
     this.es = es;
     es.onopen = function () {
       self.failures = 0;
+      // A fresh stream starts healthy; the server sends `status` at once if its store is not.
+      self.store = 'ok';
       self._setState('live');
     };
     es.onmessage = function (msg) {
@@ -152,7 +174,11 @@
       self._setState(self.state);
     });
     es.addEventListener('reset', function (msg) {
-      var name = JSON.parse(msg.data).stream;
+      var reset = JSON.parse(msg.data);
+      var name = reset.stream;
+      // Events from reset.seq on follow. Usually that is ahead of us (retention dropped what
+      // we missed); after the store lost data it is behind us, and we must go back with it.
+      if (name in self.cursor && reset.seq - 1 < self.cursor[name]) self.cursor[name] = reset.seq - 1;
       self.rings[name] = [];
       self._fetchHistory([name]).then(function () {
         self._broadcast(name, {type: 'reset', stream: name, events: self.rings[name]});

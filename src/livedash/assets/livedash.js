@@ -302,7 +302,8 @@
       el.setAttribute('aria-live', 'polite');
       document.body.appendChild(el);
     }
-    var degraded = api.state === 'live' && api.store !== 'ok';
+    // The server answers but its store does not (Redis down): also before the first stream.
+    var degraded = (api.state === 'live' || api.state === 'connecting') && api.store !== 'ok';
     el.setAttribute('data-state', degraded ? 'degraded' : api.state);
     el.textContent = degraded ? 'live feed degraded' : LABELS[api.state] || api.state;
     el.title = degraded ? 'The server cannot reach its store; updates will resume on their own.' : '';

@@ -42,7 +42,11 @@ def _collect(hub: Hub, req: StreamRequest) -> dict[str, Any]:
         if stream in req.cursor:
             after = req.cursor[stream]
             batch = hub.read(stream, after, BATCH_LIMIT)
-            if batch and batch[0].seq != after + 1:
+            if not batch and after > 0 and hub.store.head(stream) < after:
+                # The stream went backwards (the store lost data): start it over.
+                batch = hub.read(stream, 0, BATCH_LIMIT)
+                resets.append(stream)
+            elif batch and batch[0].seq != after + 1:
                 resets.append(stream)
             cursor[stream] = batch[-1].seq if batch else after
         else:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 import zlib
 from collections.abc import Iterable, Iterator
 
+from livedash.errors import StoreError
 from livedash.events import Cursor, Event, format_cursor
-from livedash.fanout import Overflow
+from livedash.fanout import RETRY_MAX, RETRY_MIN, Overflow, Resync
 from livedash.hub import Hub
 from livedash.transport.params import StreamRequest
 
@@ -52,21 +54,52 @@ class EventStream:
         self.cursor: Cursor = {}
 
     def __iter__(self) -> Iterator[str]:
+        yield "retry: 1000\n\n"
         # Subscribing inside the generator ties the subscription to the response's life.
-        self.sub = self.hub.subscribe(self.req.streams)
+        # With the store down the stream stays open and says so, rather than failing and
+        # making the browser reconnect in a loop; it subscribes once the store is back.
+        delay = RETRY_MIN
+        while True:
+            try:
+                self.sub = self.hub.subscribe(self.req.streams)
+                break
+            except StoreError:
+                yield control("status", {"store": "degraded"})
+                time.sleep(delay)
+                delay = min(RETRY_MAX, delay * 2)
         self.hub.stats.connection_opened()
         try:
-            yield "retry: 1000\n\n"
             if not self.hub.healthy:
                 yield control("status", {"store": "degraded"})
-            yield from self._start()
+            started = synced = False
             while not self.sub.closed:
                 try:
+                    if not started:
+                        yield from self._start()
+                        started = synced = True
+                    elif not synced:
+                        yield from self._catch_up(self.req.streams)
+                        synced = True
                     events, status = self.sub.get(self.heartbeat)
+                except Resync:
+                    synced = False  # a stream went backwards: _catch_up starts it over
+                    continue
                 except Overflow:
                     self.hub.stats.overflowed()
                     self.hub.stats.resynced("overflow")
-                    yield from self._catch_up(self.req.streams)
+                    synced = False
+                    continue
+                except StoreError:
+                    # The store failed mid-stream: tell the client, wait for the fan-out to
+                    # report it back (or a few seconds), then catch up from the cursor.
+                    yield control("status", {"store": "degraded"})
+                    synced = False
+                    try:
+                        _, status = self.sub.get(RETRY_MAX)
+                    except Overflow:
+                        status = None
+                    if status:
+                        yield control("status", {"store": status})
                     continue
                 if status:
                     yield control("status", {"store": status})
@@ -81,10 +114,11 @@ class EventStream:
             self.hub.unsubscribe(self.sub)
 
     def _start(self) -> Iterator[str]:
-        resume = [s for s in self.req.streams if s in self.req.cursor]
+        # Streams already in self.cursor were started before a store failure interrupted this.
+        resume = [s for s in self.req.streams if s in self.req.cursor or s in self.cursor]
         for stream in self.req.streams:
-            if stream in self.req.cursor:
-                self.cursor[stream] = self.req.cursor[stream]
+            if stream in resume:
+                self.cursor.setdefault(stream, self.req.cursor.get(stream, 0))
                 continue
             head = self.hub.store.head(stream)
             n = self.req.last.get(stream, 0)
@@ -102,6 +136,15 @@ class EventStream:
             while True:
                 after = self.cursor[stream]
                 events = self.hub.read(stream, after, BATCH_LIMIT)
+                if not events and after > 0 and self.hub.store.head(stream) < after:
+                    # The stream went backwards: the store lost its newer events (a Redis
+                    # restarted without persistence numbers from 1 again). Start the client
+                    # over from the store's oldest event, instead of showing it nothing.
+                    first = self.hub.read(stream, 0, 1)
+                    self.cursor[stream] = first[0].seq - 1 if first else self.hub.store.head(stream)
+                    self.hub.stats.resynced("rewind")
+                    yield control("reset", {"stream": stream, "seq": self.cursor[stream] + 1})
+                    continue
                 if events and events[0].seq != after + 1:
                     # Retention dropped events this client never saw: it must reload history.
                     self.hub.stats.resynced("gap")

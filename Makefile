@@ -36,10 +36,17 @@ typecheck: $(VENV)/.test-deps
 test: $(VENV)/.test-deps system-deps lint typecheck
 	$(BIN)/pytest
 
-bench: $(VENV)/.test-deps system-deps
-	@echo "no benchmarks yet (see the benchmark issue)"
+$(VENV)/.bench-deps: pyproject.toml $(VENV)/.test-deps
+	$(BIN)/pip install -q -e '.[test,bench]'
+	touch $@
 
-bench-quick: bench
+## bench: livedash vs the polling recipe vs Dash WebSocket callbacks (<15 min; ARGS=--quick)
+bench: $(VENV)/.bench-deps system-deps
+	$(BIN)/python -m bench.run $(ARGS)
+
+## bench-quick: the same, fewer tabs and shorter windows (<3 min)
+bench-quick: $(VENV)/.bench-deps system-deps
+	$(BIN)/python -m bench.run --quick $(ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,92 @@
+"""``make bench``: livedash against the polling recipe and Dash's own WebSocket callbacks.
+
+``python -m bench.run [--quick] [--only latency,bytes,...]``
+
+Prints a table, writes bench/results/latest.json and bench/results/latency.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import report, scenarios
+from bench.harness import Browser, machine_facts
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SCENARIOS: dict[str, Callable[[scenarios.Config], Any]] = {
+    "latency": scenarios.latency_and_cpu,  # also gives "cpu"
+    "bytes": scenarios.bytes_per_update,
+    "clients": scenarios.clients_held,
+    "throughput": scenarios.throughput,
+    "memory": scenarios.memory_over_time,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer tabs, shorter windows (<3 min)")
+    parser.add_argument(
+        "--only", default="", help=f"comma-separated subset of: {', '.join(SCENARIOS)}"
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    args = parser.parse_args(argv)
+    chosen = [s for s in args.only.split(",") if s] or list(SCENARIOS)
+    unknown = set(chosen) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenarios {sorted(unknown)}; choose from {', '.join(SCENARIOS)}")
+
+    started = time.time()
+    facts = machine_facts()
+    workdir = Path(tempfile.mkdtemp(prefix="livedash-bench-"))
+    browser = Browser()
+    facts["chromium"] = browser.version
+    cfg = scenarios.Config(quick=args.quick, workdir=workdir, browser=browser)
+
+    def log(msg: str) -> None:
+        print(f"[{time.time() - started:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+    cfg.log = log
+    results: list[dict[str, Any]] = []
+    try:
+        for name in chosen:
+            log(f"scenario {name}")
+            out = SCENARIOS[name](cfg)
+            results.extend(out if isinstance(out, list) else [out])
+    finally:
+        browser.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    facts["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
+    facts["duration_s"] = round(time.time() - started, 1)
+    facts["mode"] = "quick" if args.quick else "full"
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    doc = {"machine": facts, "scenarios": [{**s, "machine": facts} for s in results]}
+    (args.out / "latest.json").write_text(json.dumps(doc, indent=1) + "\n")
+    if cfg.samples:
+        report.chart(
+            cfg.samples,
+            args.out / "latency.png",
+            f"livedash vs polling vs Dash WebSocket: publish -> DOM latency, headless Chromium, "
+            f"{facts['cores']} cores ({facts['mode']} run)",
+        )
+    print(report.table(results))
+    print(
+        f"machine: {facts['cores']} cores, {facts['memory_gb']} GB, load {facts['load_avg_start']}"
+        f" -> {facts['load_avg_end']}; Dash {facts['dash']}, Chromium {facts['chromium']}; "
+        f"{facts['duration_s']:.0f} s ({facts['mode']})"
+    )
+    print(f"written: {args.out / 'latest.json'}, {args.out / 'latency.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,499 @@
+"""The six scenarios. Each runs the three contenders one after the other and returns one JSON
+object: its inputs, each contender's figures, the ratios, and the goal."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench.harness import (
+    CONTENDERS,
+    ROOT,
+    Browser,
+    CountingProxy,
+    Server,
+    delivery,
+    free_port,
+    percentile,
+    run_clients,
+    wait_until,
+)
+
+
+@dataclass
+class Config:
+    """What a run needs: quick or full, a scratch folder, the browser."""
+
+    quick: bool
+    workdir: Path
+    browser: Browser
+    #: latency samples (ms) per (contender, tabs), for the chart
+    samples: dict[str, dict[int, list[float]]] = field(default_factory=dict)
+    log: Any = print
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    """a / b, rounded; None when either is missing or b is 0."""
+    if a is None or b is None or b == 0:
+        return None
+    return round(a / b, 1)
+
+
+class CpuWindow:
+    """Server CPU seconds and machine load over a measured window."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        psutil.cpu_percent()
+        self.t0 = time.time()
+        self.c0 = server.cpu()
+        self.k0 = server.cpu_ticks()
+
+    def close(self) -> dict[str, float]:
+        t1, c1, k1 = time.time(), self.server.cpu(), self.server.cpu_ticks()
+        return {
+            "seconds": t1 - self.t0,
+            "cpu_s": c1 - self.c0,
+            "cpu_s_ticks": k1 - self.k0,
+            "machine_busy_pct": psutil.cpu_percent(),
+            "t0": self.t0,
+            "t1": t1,
+        }
+
+
+# ---- 1 + 2: latency publish -> DOM, and server CPU per tab ---------------------------------
+def latency_and_cpu(cfg: Config) -> list[dict[str, Any]]:
+    """Real Chromium tabs at 1 update/s: latency, changes never shown, server CPU per tab;
+    then the same numbers of headless clients, to separate the server from the browser."""
+    counts = [1, 10] if cfg.quick else [1, 10, 50]
+    window = 10.0 if cfg.quick else 20.0
+    tabs: dict[str, dict[str, Any]] = {k: {} for k in CONTENDERS}
+    headless: dict[str, dict[str, Any]] = {k: {} for k in CONTENDERS}
+    for kind in CONTENDERS:
+        server = Server(kind, cfg.workdir)
+        try:
+            for n in counts:
+                cfg.log(f"  latency: {kind}, {n} tab(s)")
+                context = cfg.browser.open_tabs(server.url, n, timeout=120)
+                time.sleep(2.0)  # let every tab settle after loading
+                cpu = CpuWindow(server)
+                time.sleep(window)
+                w = cpu.close()
+                records = Browser.records(context)
+                hidden = Browser.hidden_tabs(context)
+                context.close()
+                d = delivery(records, server.publishes(), w["t0"], w["t1"])
+                cfg.samples.setdefault(kind, {})[n] = d.latencies_ms
+                tabs[kind][str(n)] = {
+                    **d.summary(),
+                    "cpu_s_per_tab_min": round(w["cpu_s"] / n / (w["seconds"] / 60), 4),
+                    "cpu_s_per_min": round(w["cpu_s"] / (w["seconds"] / 60), 4),
+                    "cpu_s_per_min_psutil": round(w["cpu_s_ticks"] / (w["seconds"] / 60), 3),
+                    "server_rss_mb": round(server.rss() / 2**20, 1),
+                    "machine_busy_pct": w["machine_busy_pct"],
+                    "hidden_tabs": hidden,
+                }
+            for n in counts:
+                cfg.log(f"  delivery: {kind}, {n} headless client(s)")
+                marks: dict[str, float] = {}
+
+                def start(marks: dict[str, float] = marks, server: Server = server) -> None:
+                    cpu = CpuWindow(server)
+                    timer = threading.Timer(window - 0.5, lambda: marks.update(cpu.close()))
+                    timer.start()
+
+                r = run_clients(kind, server.port, n, window, cfg.workdir, on_connected=start)
+                wait_until(lambda marks=marks: "cpu_s" in marks, 10, "the CPU window")  # type: ignore[misc]
+                d = delivery(r["clients"], server.publishes(), r["t_start"], r["t_end"])
+                headless[kind][str(n)] = {
+                    **d.summary(),
+                    "connected": r["connected"],
+                    "cpu_s_per_client_min": round(marks["cpu_s"] / n / (marks["seconds"] / 60), 4),
+                    "machine_busy_pct": marks["machine_busy_pct"],
+                }
+        finally:
+            server.stop()
+
+    def ratios(table: dict[str, dict[str, Any]], key: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for n in map(str, counts):
+            ld = table["livedash"][n].get(key)
+            out[n] = {
+                "poll/livedash": ratio(table["poll"][n].get(key), ld),
+                "dashws/livedash": ratio(table["dashws"][n].get(key), ld),
+            }
+        return out
+
+    base = {
+        "inputs": {
+            "update_rate_per_s": 1,
+            "tabs": counts,
+            "window_s": window,
+            "page": "seed text page; the value carries its seq, the server logs publish times",
+            "browser": f"headless Chromium {cfg.browser.version}, all tabs in one context",
+            "livedash_server": "werkzeug threaded dev server (`livedash run`); `livedash serve` "
+            "has not landed",
+            "dashws_server": "uvicorn (Dash fastapi backend), event-driven persistent callback",
+            "poll_server": "werkzeug threaded dev server, dcc.Interval 1 s",
+        },
+    }
+    return [
+        {
+            "scenario": "latency",
+            "title": "Latency publish -> DOM (real Chromium tabs) and changes never shown",
+            **base,
+            "goal": "p50 <= 10 ms and p99 <= 30 ms at 10 tabs, p99 <= 100 ms at 50 tabs, "
+            "0 changes lost",
+            "results": {"browser_tabs": tabs, "headless_clients": headless},
+            "ratios": {"p50_ms": ratios(tabs, "p50_ms"), "p99_ms": ratios(tabs, "p99_ms")},
+        },
+        {
+            "scenario": "cpu",
+            "title": "Server CPU seconds per tab per minute at 1 update/s",
+            **base,
+            "goal": "<= 0.005 CPU-s per tab-minute for text (>= 30x less than the recipe), below "
+            "every peer",
+            "results": {
+                "browser_tabs": {
+                    k: {
+                        n: {x: v[x] for x in v if x.startswith(("cpu", "server", "machine"))}
+                        for n, v in tabs[k].items()
+                    }
+                    for k in CONTENDERS
+                },
+                "headless_clients": {
+                    k: {
+                        n: {"cpu_s_per_client_min": v["cpu_s_per_client_min"]}
+                        for n, v in headless[k].items()
+                    }
+                    for k in CONTENDERS
+                },
+            },
+            "ratios": ratios(tabs, "cpu_s_per_tab_min"),
+        },
+    ]
+
+
+# ---- 3: bytes per update on the wire --------------------------------------------------------
+def bytes_per_update(cfg: Config) -> dict[str, Any]:
+    """One Chromium tab through a byte-counting TCP proxy: TCP payload per update, both ways."""
+    window = 10.0 if cfg.quick else 20.0
+    results: dict[str, dict[str, Any]] = {"text": {}, "graph": {}}
+    for mode in ("text", "graph"):
+        for kind in CONTENDERS:
+            cfg.log(f"  bytes: {kind}, {mode}")
+            server = Server(kind, cfg.workdir, mode=mode)
+            proxy = CountingProxy(server.port)
+            try:
+                context = cfg.browser.open_tabs(
+                    f"http://127.0.0.1:{proxy.port}/", 1, graph=mode == "graph", timeout=120
+                )
+                time.sleep(4.0)  # history and first paints are not steady-state traffic
+                up0, down0 = proxy.snapshot()
+                t0 = time.time()
+                time.sleep(window)
+                up1, down1 = proxy.snapshot()
+                t1 = time.time()
+                stats = context.pages[0].evaluate(
+                    "() => window.livedash ? window.livedash.stats : null"
+                )
+                context.close()
+                updates = sum(1 for ts in server.publishes().values() if t0 <= ts <= t1)
+                results[mode][kind] = {
+                    "updates": updates,
+                    "bytes_down": down1 - down0,
+                    "bytes_up": up1 - up0,
+                    "bytes_per_update": round((down1 - down0 + up1 - up0) / max(updates, 1), 1),
+                    "down_per_update": round((down1 - down0) / max(updates, 1), 1),
+                    "connections_opened": proxy.connections,
+                    "client_stats": stats,
+                }
+            finally:
+                proxy.close()
+                server.stop()
+    return {
+        "scenario": "bytes",
+        "title": "Bytes per update on the wire (TCP payload, both directions, one tab)",
+        "inputs": {
+            "update_rate_per_s": 1,
+            "window_s": window,
+            "graph": "1,000-point rolling line; the recipe returns the whole go.Figure, Dash "
+            "WebSocket pushes extendData, livedash LiveGraph appends",
+            "counted": "a TCP proxy on 127.0.0.1 between Chromium and the server",
+        },
+        "goal": "<= 17 B per text update, <= 40 B per appended graph point",
+        "results": results,
+        "ratios": {
+            mode: {
+                "poll/livedash": ratio(
+                    results[mode]["poll"]["bytes_per_update"],
+                    results[mode]["livedash"]["bytes_per_update"],
+                ),
+                "dashws/livedash": ratio(
+                    results[mode]["dashws"]["bytes_per_update"],
+                    results[mode]["livedash"]["bytes_per_update"],
+                ),
+            }
+            for mode in results
+        },
+    }
+
+
+# ---- 4: clients held ------------------------------------------------------------------------
+def clients_held(cfg: Config) -> dict[str, Any]:
+    """Open streams stepped up (headless clients in their own process), 1 update/s to all:
+    the highest step with p99 delivery <= 250 ms, every client connected and nothing lost."""
+    steps = [100, 250, 500, 1000] if cfg.quick else [100, 250, 500, 1000, 2000, 4000]
+    window = 6.0 if cfg.quick else 10.0
+    results: dict[str, dict[str, Any]] = {}
+    for kind in CONTENDERS:
+        results[kind] = {"held": 0, "steps": {}}
+        for n in steps:
+            cfg.log(f"  clients held: {kind}, {n}")
+            server = Server(kind, cfg.workdir)
+            try:
+                time.sleep(1.0)
+                rss0 = server.rss()
+                marks: dict[str, Any] = {}
+
+                def during(marks: dict[str, Any] = marks, server: Server = server) -> None:
+                    cpu = CpuWindow(server)
+
+                    def end() -> None:
+                        marks.update(cpu.close())
+                        marks["rss"] = server.rss()
+
+                    threading.Timer(window - 0.5, end).start()
+
+                r = run_clients(kind, server.port, n, window, cfg.workdir, on_connected=during)
+                wait_until(lambda marks=marks: "rss" in marks, 10, "the window's end")  # type: ignore[misc]
+                d = delivery(r["clients"], server.publishes(), r["t_start"], r["t_end"])
+                s = d.summary()
+                ok = (
+                    r["connected"] == n
+                    and r["failed_count"] == 0
+                    and d.missed == 0
+                    and s["p99_ms"] is not None
+                    and s["p99_ms"] <= 250
+                )
+                results[kind]["steps"][str(n)] = {
+                    "ok": ok,
+                    "connected": r["connected"],
+                    "failed": r["failed_count"],
+                    "failures": r["failed"][:3],
+                    "connect_seconds": round(r["t_start"] - r["t_begin"], 1),
+                    **{k: s[k] for k in ("p50_ms", "p99_ms", "never_shown_pct")},
+                    "server_cpu_pct": round(100 * marks["cpu_s"] / marks["seconds"], 1),
+                    "rss_mb": round(marks["rss"] / 2**20, 1),
+                    "kb_per_connection": round((marks["rss"] - rss0) / n / 1024, 1),
+                    "machine_busy_pct": marks["machine_busy_pct"],
+                }
+            finally:
+                server.stop()
+            if not ok:
+                break
+            results[kind]["held"] = n
+    return {
+        "scenario": "clients_held",
+        "title": "Clients held: open streams at 1 update/s, p99 <= 250 ms, none lost",
+        "inputs": {
+            "steps": steps,
+            "window_s": window,
+            "clients": "headless, asyncio in a separate process; livedash: one SSE stream each "
+            "(gzip); Dash WebSocket: one socket + persistent callback each; recipe: one "
+            "POST /_dash-update-component per second each",
+        },
+        "goal": ">= 2,000 streams at <= 50 KB of server memory per connection",
+        "results": results,
+        "ratios": {
+            "livedash/poll": ratio(results["livedash"]["held"], results["poll"]["held"]),
+            "livedash/dashws": ratio(results["livedash"]["held"], results["dashws"]["held"]),
+        },
+    }
+
+
+# ---- 5: throughput per store ----------------------------------------------------------------
+def _redis_store_available() -> str | None:
+    """None when livedash has a Redis store, else why not."""
+    from livedash.errors import ConfigError
+    from livedash.stores import open_store
+
+    try:
+        store = open_store("redis://127.0.0.1:1/0")
+    except ConfigError as exc:
+        return str(exc)
+    except Exception:  # any other failure (no server on port 1) means the store exists
+        return None
+    store.close()
+    return None
+
+
+def throughput(cfg: Config) -> dict[str, Any]:
+    """Events/s published on one Hub and fanned out to 10 subscribers, per store."""
+    seconds = 3.0 if cfg.quick else 8.0
+    stores: dict[str, Any] = {}
+    tmp = Path(tempfile.mkdtemp(prefix="livedash-tp-", dir=cfg.workdir))
+    redis_proc = None
+    try:
+        urls = {"memory": "memory://", "sqlite": f"sqlite:///{tmp}/tp.db"}
+        why_not = _redis_store_available()
+        if why_not is None and shutil.which("redis-server"):
+            port = free_port()
+            redis_proc = subprocess.Popen(
+                ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
+                cwd=tmp,
+                stdout=subprocess.DEVNULL,
+            )
+
+            def up() -> bool:
+                with socket.socket() as s:
+                    return s.connect_ex(("127.0.0.1", port)) == 0
+
+            wait_until(up, 20, "redis-server")
+            urls["redis"] = f"redis://127.0.0.1:{port}/0"
+        else:
+            stores["redis"] = {"skipped": why_not or "redis-server is not installed"}
+        for name, url in urls.items():
+            for batch in (1, 100):
+                cfg.log(f"  throughput: {name}, batch {batch}")
+                out = subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "bench.throughput",
+                        url,
+                        "--seconds",
+                        str(seconds),
+                        "--batch",
+                        str(batch),
+                    ],
+                    cwd=ROOT,
+                    capture_output=True,
+                    text=True,
+                    timeout=seconds + 90,
+                    check=False,
+                )
+                if out.returncode != 0:
+                    stores.setdefault(name, {})[f"batch_{batch}"] = {"error": out.stderr[-2000:]}
+                    continue
+                stores.setdefault(name, {})[f"batch_{batch}"] = json.loads(out.stdout)
+    finally:
+        if redis_proc is not None:
+            redis_proc.terminate()
+            redis_proc.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {
+        "scenario": "throughput",
+        "title": "Events/s published and fanned out to 10 subscribers, per store",
+        "inputs": {
+            "subscribers": 10,
+            "seconds": seconds,
+            "event": "3-field JSON object",
+            "process": "one Python process, publisher thread + 10 subscriber threads",
+        },
+        "goal": ">= 50,000/s memory, >= 20,000/s Redis",
+        "results": {
+            "livedash": stores,
+            "poll": {"skipped": "no store and no fan-out: each tab's callback reads one value"},
+            "dashws": {"skipped": "no store and no fan-out: each tab runs its own callback loop"},
+        },
+        "ratios": {},
+    }
+
+
+# ---- 6: memory over time --------------------------------------------------------------------
+def memory_over_time(cfg: Config) -> dict[str, Any]:
+    """All three servers side by side for the soak, each at 200 events/s with 20 headless
+    clients; RSS sampled throughout. (Side by side so that the soak fits the run's budget;
+    memory, not latency, is measured here.)"""
+    seconds = 45.0 if cfg.quick else 600.0
+    rate, n = 200.0, 20
+    sample_every = 2.0 if cfg.quick else 5.0
+    servers = {k: Server(k, cfg.workdir, rate=rate, max_seconds=seconds + 300) for k in CONTENDERS}
+    series: dict[str, list[tuple[float, float]]] = {k: [] for k in CONTENDERS}
+    results: dict[str, Any] = {}
+    stop = threading.Event()
+
+    def sample() -> None:
+        t0 = time.time()
+        while not stop.wait(sample_every):
+            for k, s in servers.items():
+                series[k].append((round(time.time() - t0, 1), round(s.rss() / 2**20, 2)))
+
+    runs: dict[str, Any] = {}
+
+    def clients(kind: str) -> None:
+        runs[kind] = run_clients(kind, servers[kind].port, n, seconds, cfg.workdir, count_only=True)
+
+    cfg.log(f"  memory over time: {seconds:.0f}s, {rate:.0f} events/s, {n} clients each")
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    cpu0 = {k: s.cpu() for k, s in servers.items()}
+    threads = [threading.Thread(target=clients, args=(k,)) for k in CONTENDERS]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(seconds + 240)
+    stop.set()
+    sampler.join(10)
+    try:
+        for kind, server in servers.items():
+            rss = series[kind]
+            warm = max(10.0, 0.2 * seconds)
+            after = [m for t, m in rss if t >= warm]
+            base = after[0] if after else None
+            tail = after[-max(1, len(after) // 10) :]
+            end = percentile(tail, 50) if tail else None
+            r = runs.get(kind, {})
+            results[kind] = {
+                "rss_mb_start": rss[0][1] if rss else None,
+                "rss_mb_after_warmup": base,
+                "rss_mb_end": end,
+                "growth_pct_after_warmup": ratio_pct(end, base),
+                "server_cpu_pct": round(100 * (server.cpu() - cpu0[kind]) / seconds, 1),
+                "clients_connected": r.get("connected"),
+                "deliveries_per_client_per_s": round(r.get("delivered", 0) / n / seconds, 1)
+                if r
+                else None,
+                "series": rss,
+            }
+    finally:
+        for server in servers.values():
+            server.stop()
+    return {
+        "scenario": "memory",
+        "title": f"Memory over time: {seconds / 60:.1f} min at 200 events/s, 20 clients",
+        "inputs": {
+            "seconds": seconds,
+            "events_per_s": rate,
+            "clients": n,
+            "warmup_s": max(10.0, 0.2 * seconds),
+            "sample_every_s": sample_every,
+            "note": "the three servers run side by side; each has its own clients",
+        },
+        "goal": "flat: < 10% RSS growth after warm-up",
+        "results": results,
+        "ratios": {},
+    }
+
+
+def ratio_pct(end: float | None, base: float | None) -> float | None:
+    if end is None or base is None or base == 0:
+        return None
+    return round(100 * (end - base) / base, 1)
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]

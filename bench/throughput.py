@@ -1,0 +1,100 @@
+"""Store throughput: events/s published on one Hub and fanned out to 10 subscribers.
+
+``python -m bench.throughput STORE_URL --seconds S --subscribers 10`` prints one JSON object.
+Run in its own process so that nothing else shares its GIL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from typing import Any
+
+from livedash import Hub
+from livedash.fanout import Overflow
+
+STREAM = "bench-throughput"
+
+
+def measure(store: str, seconds: float, subscribers: int, batch: int, max_events: int) -> Any:
+    hub = Hub(store)
+    hub.stream(STREAM, max_events=100_000)
+    subs = [hub.subscribe([STREAM]) for _ in range(subscribers)]
+    got = [0] * subscribers
+    last_at = [0.0] * subscribers
+    overflows = [0] * subscribers
+    done = threading.Event()
+
+    def drain(i: int) -> None:
+        sub = subs[i]
+        while True:
+            try:
+                events, _ = sub.get(0.2)
+            except Overflow:
+                overflows[i] += 1  # a real client would now re-read the store
+                continue
+            if events:
+                got[i] += len(events)
+                last_at[i] = time.perf_counter()
+            elif done.is_set() or sub.closed:
+                return
+
+    threads = [threading.Thread(target=drain, args=(i,), daemon=True) for i in range(subscribers)]
+    for t in threads:
+        t.start()
+    published = 0
+    data = {"price": 101.25, "symbol": "ACME", "volume": 300}
+    start = time.perf_counter()
+    end = start + seconds
+    while time.perf_counter() < end and published < max_events:
+        if batch == 1:
+            hub.publish(STREAM, data)
+        else:
+            hub.publish_many([(STREAM, data)] * batch)
+        published += batch
+    publish_elapsed = time.perf_counter() - start
+    # Let the subscribers finish what is queued (bounded).
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(
+        g + 0 < published and s.pending() for g, s in zip(got, subs, strict=True)
+    ):
+        time.sleep(0.05)
+    time.sleep(0.3)
+    done.set()
+    for t in threads:
+        t.join(5)
+    fan_elapsed = max(last_at) - start if any(last_at) else publish_elapsed
+    hub.close()
+    delivered = sum(got)
+    return {
+        "store": store.split(":")[0],
+        "batch": batch,
+        "subscribers": subscribers,
+        "published": published,
+        "publish_seconds": round(publish_elapsed, 3),
+        "published_per_s": round(published / publish_elapsed),
+        "delivered_per_subscriber_min": min(got),
+        "fanned_out_per_s": round(delivered / fan_elapsed),
+        "complete_per_s": round(min(got) / fan_elapsed),
+        "overflows": sum(overflows),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("store")
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--subscribers", type=int, default=10)
+    parser.add_argument("--batch", type=int, default=1, help="events per publish_many call")
+    parser.add_argument("--max-events", type=int, default=2_000_000)
+    args = parser.parse_args(argv)
+    result = measure(args.store, args.seconds, args.subscribers, args.batch, args.max_events)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

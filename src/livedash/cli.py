@@ -55,8 +55,38 @@ def build_parser() -> argparse.ArgumentParser:
         default="push",
         help="push: livedash event stream (default); poll: the classic dcc.Interval recipe",
     )
+    _add_token_option(run)
     add_serve_parser(commands)
     return parser
+
+
+def _add_token_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--token",
+        default=None,
+        help="bearer token that POST /livedash/publish requires (default: $LIVEDASH_TOKEN, "
+        "which keeps it out of the process list); without one, ingest is open, allowed on "
+        "127.0.0.1 only",
+    )
+
+
+def _secure(app: Any, host: str, token: str | None) -> None:
+    """Apply ``--token`` to every mounted livedash and refuse open ingest off loopback."""
+    from livedash.transport import TransportConfig, check_binding, mounted_configs
+
+    if token is not None:
+        TransportConfig(token=token)  # the same rules as in code: raises ConfigError
+    for config in mounted_configs(app):
+        if token is not None:
+            config.token = token
+        check_binding(host, config.token)
+        if config.token is None:
+            log.info(
+                "livedash: ingest is OPEN: POST %s/publish accepts events from anyone who can "
+                "reach %s (this machine only); set --token or LIVEDASH_TOKEN to require one",
+                config.prefix,
+                host,
+            )
 
 
 def add_serve_parser(commands: Any) -> None:
@@ -103,11 +133,19 @@ def add_serve_parser(commands: Any) -> None:
         default=DEFAULT_THREADS,
         help=f"threads per gthread worker, so open streams per worker (default: {DEFAULT_THREADS})",
     )
+    _add_token_option(serve)
 
 
 def _serve(args: argparse.Namespace) -> int:
     from livedash.serve import ServeOptions, check, serve
+    from livedash.transport import TransportConfig, check_binding
 
+    # Workers build their apps after the exec; the environment is how the token reaches them.
+    token = args.token or os.environ.get("LIVEDASH_TOKEN") or None
+    check_binding(args.host, token)
+    if args.token is not None:
+        TransportConfig(token=args.token)
+        os.environ["LIVEDASH_TOKEN"] = args.token
     options = ServeOptions(
         app=args.app,
         store=args.store,
@@ -139,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(args)
         app = create(args.app, AppOptions(store=args.store, transport=args.transport))
+        _secure(app, args.host, args.token)
     except LivedashError as exc:
         print(f"livedash: error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,182 @@
+"""The command line: a token from --token or LIVEDASH_TOKEN; open ingest on loopback only."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from livedash import ConfigError, TransportConfig
+from livedash.transport import check_binding, is_loopback
+from tests.conftest import free_port
+
+LIVEDASH = [sys.executable, "-m", "livedash.cli"]
+
+
+def _env(token: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "LIVEDASH_TOKEN"}
+    if token is not None:
+        env["LIVEDASH_TOKEN"] = token
+    return env
+
+
+def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "livedash.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+
+
+def _one_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10"])
+@pytest.mark.parametrize("command", ["run", "serve"])
+def test_binding_a_reachable_address_without_a_token_refuses_to_start(
+    host: str, command: str
+) -> None:
+    result = _run(command, "seed", "--host", host, "--port", str(free_port()), env=_env())
+    line = _one_line(result)
+    assert f"refusing to bind {host} without a token" in line
+    assert "--token" in line and "LIVEDASH_TOKEN" in line
+
+
+def test_a_token_that_cannot_be_sent_in_a_header_is_refused() -> None:
+    result = _run("run", "seed", "--token", "two words", "--store", "memory://", env=_env())
+    assert "token must be a non-empty string of printable ASCII" in _one_line(result)
+
+
+class Server:
+    """``livedash run seed`` in a subprocess, on a free port."""
+
+    def __init__(self, *args: str, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [*LIVEDASH, "run", "seed", "--store", "memory://", "--port", str(self.port), *args],
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.log = ""
+        deadline = time.monotonic() + 60
+        while "serving seed" not in self.log:
+            line = self.proc.stderr.readline() if self.proc.stderr else ""
+            assert line, f"server exited: {self.log}"
+            assert time.monotonic() < deadline, self.log
+            self.log += line
+        self._wait_ready(deadline)
+
+    def _wait_ready(self, deadline: float) -> None:
+        while True:
+            try:
+                urllib.request.urlopen(f"{self.url}/livedash/health", timeout=5).close()
+                return
+            except OSError:
+                assert time.monotonic() < deadline, "server never answered"
+                time.sleep(0.1)
+
+    def publish(self, token: str | None) -> int:
+        body = json.dumps({"stream": "cli", "data": {"v": 1}}).encode()
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        req = urllib.request.Request(f"{self.url}/livedash/publish", body, headers)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return int(r.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        if self.proc.stderr:
+            self.proc.stderr.close()
+
+
+@pytest.fixture
+def servers() -> Iterator[list[Server]]:
+    started: list[Server] = []
+    yield started
+    for server in started:
+        server.stop()
+
+
+def test_loopback_without_a_token_runs_open_and_says_so(servers: list[Server]) -> None:
+    server = Server(env=_env())
+    servers.append(server)
+    assert "ingest is OPEN" in server.log and "--token" in server.log
+    assert server.publish(None) == 200
+
+
+@pytest.mark.parametrize("source", ["--token", "LIVEDASH_TOKEN"])
+def test_a_token_from_the_flag_or_the_environment_is_required(
+    servers: list[Server], source: str
+) -> None:
+    token = "cli-token-42"
+    if source == "--token":
+        server = Server("--token", token, env=_env())
+    else:
+        server = Server(env=_env(token))
+    servers.append(server)
+    assert "OPEN" not in server.log
+    assert server.publish(None) == 401
+    assert server.publish("wrong") == 401
+    assert server.publish(token) == 200
+
+
+def test_the_flag_wins_over_the_environment(servers: list[Server]) -> None:
+    server = Server("--token", "from-flag", env=_env("from-env"))
+    servers.append(server)
+    assert server.publish("from-env") == 401
+    assert server.publish("from-flag") == 200
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("localhost", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("10.0.0.5", False),
+        ("example.com", False),
+    ],
+)
+def test_only_loopback_addresses_may_run_open(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+    check_binding(host, "a-token")  # with a token, any address is fine
+    if loopback:
+        check_binding(host, None)
+    else:
+        with pytest.raises(ConfigError, match="refusing to bind"):
+            check_binding(host, None)
+
+
+@pytest.mark.parametrize("token", ["", "has space", "tab\there", "naïve", "new\nline"])
+def test_tokens_must_be_header_safe(token: str) -> None:
+    with pytest.raises(ConfigError, match="token must be"):
+        TransportConfig(token=token)
+
+
+def test_the_environment_token_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIVEDASH_TOKEN", "env-token")
+    assert TransportConfig().token == "env-token"
+    monkeypatch.setenv("LIVEDASH_TOKEN", "")
+    assert TransportConfig().token is None

@@ -11,9 +11,11 @@ from livedash.errors import ConfigError
 
 #: name -> module; each module has ``create_app(options: AppOptions) -> dash.Dash``.
 APPS = {
+    "gallery": "livedash.apps.gallery",
     "seed": "livedash.apps.seed",
     "monitor": "livedash.apps.monitor",
     "ticker": "livedash.apps.ticker",
+    "chat": "livedash.apps.chat",
 }
 
 

@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-APP    ?= seed
+APP    ?= gallery
 
 .PHONY: run test lint typecheck bench bench-quick clean system-deps
 
@@ -18,7 +18,7 @@ $(VENV)/.test-deps: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@ $(VENV)/.run-deps
 
-## run: serve the main dashboard on http://127.0.0.1:8050 (embedded SQLite store)
+## run: serve the gallery (Seed, Monitor, Ticker, Chat) on http://127.0.0.1:8050 (embedded SQLite store; APP=seed|monitor|ticker|chat for one)
 run: $(VENV)/.run-deps
 	$(BIN)/livedash run $(APP)
 

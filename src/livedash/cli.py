@@ -30,8 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "app",
         nargs="?",
-        default="seed",
-        help=f"the app to serve: {', '.join(sorted(APPS))} (default: seed), or the path of "
+        default="gallery",
+        help=f"the app to serve: {', '.join(sorted(APPS))} (default: gallery), or the path of "
         "your own Dash file (path/to/app.py, whose `app` is served; keep its app.run() under "
         "if __name__ == '__main__'; --store and --transport apply to the built-in apps only)",
     )

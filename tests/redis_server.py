@@ -26,8 +26,8 @@ START_DEADLINE = 30.0
 class RedisServer:
     """One ``redis-server`` process bound to 127.0.0.1 with its data in ``directory``.
 
-    ``appendonly=True`` persists every write (AOF, fsync every second), so a restart keeps
-    the data; without it a restart starts empty, like a Redis that lost its memory."""
+    ``appendonly=True`` persists every write (AOF, fsync before each reply), so a restart
+    (even after SIGKILL) keeps the data; without it a restart starts empty, like a Redis that lost its memory."""
 
     def __init__(self, directory: Path, *, appendonly: bool = False, port: int | None = None):
         binary = shutil.which("redis-server")
@@ -63,8 +63,9 @@ class RedisServer:
             "",
             "--appendonly",
             "yes" if self.appendonly else "no",
+            # Every write reaches the disk before the reply, so a SIGKILL loses nothing.
             "--appendfsync",
-            "everysec",
+            "always",
             "--databases",
             "64",
         ]
@@ -86,7 +87,7 @@ class RedisServer:
             time.sleep(0.05)
 
     def kill(self) -> None:
-        """SIGKILL the server: no shutdown save; with AOF, writes up to the last fsync stay."""
+        """SIGKILL the server: no shutdown save; with AOF every acknowledged write stays."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=30)

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 APP    ?= gallery
 
-.PHONY: run test lint typecheck bench bench-quick clean system-deps
+.PHONY: run test lint typecheck bench bench-quick clean system-deps docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,12 +15,16 @@ $(VENV)/.run-deps: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.test-deps: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,docs]'
 	touch $@ $(VENV)/.run-deps
 
 ## run: serve the gallery (Seed, Monitor, Ticker, Chat) on http://127.0.0.1:8050 (embedded SQLite store; APP=seed|monitor|ticker|chat for one)
 run: $(VENV)/.run-deps
 	$(BIN)/livedash run $(APP)
+
+## docs: build the documentation site into site/ (strict: a broken link or reference fails)
+docs: $(VENV)/.test-deps
+	$(BIN)/mkdocs build --strict
 
 system-deps:
 	./scripts/ensure-system-deps.sh

@@ -1,0 +1,200 @@
+"""The :class:`Source` interface: something outside the app that feeds streams.
+
+A source implements one method, :meth:`Source.run`, which emits events until it is told to
+stop. The hub runs it (``hub.add_source(source)``) in a thread of its own and, because it
+holds the store lease ``source:NAME`` while it runs, in exactly one process of a
+deployment at a time: with four workers on one store, an MQTT topic is still published
+once per message, and a polled URL is polled once per period. When the holder dies, the
+lease expires and another process starts the source. A source that raises is logged and
+started again after a back-off.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from livedash.errors import PublishError, StoreError
+from livedash.events import validate_stream_name
+
+if TYPE_CHECKING:
+    from livedash.hub import Hub
+
+log = logging.getLogger(__name__)
+
+#: ``emit(stream, data)``: publish one event (bad events are logged and counted, not raised).
+Emit = Callable[[str, Mapping[str, Any]], None]
+
+#: Back-off after a source's run() raised, doubling up to the cap.
+RESTART_MIN, RESTART_MAX = 0.5, 30.0
+
+
+class Source(ABC):
+    """Base class of every source. Subclasses implement :meth:`run`.
+
+    ``name`` names the lease (``source:NAME``) that keeps one copy running per deployment;
+    two sources with the same name on one store are the same source. ``single=False`` runs
+    it in every process instead (for a source that reads something local to each host).
+    """
+
+    #: seconds the lease lasts without renewal; a dead holder is replaced after this
+    lease_ttl: float = 5.0
+
+    def __init__(self, name: str, *, single: bool = True) -> None:
+        self.name = validate_stream_name(name)
+        self.single = single
+        #: events published so far by this process
+        self.published = 0
+        #: events that could not be published, and run() failures, so far
+        self.errors = 0
+        #: set while this process runs the source (holds the lease)
+        self.running = threading.Event()
+        self._hub: Hub | None = None
+        self._stop = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        self._runner: threading.Thread | None = None
+        self._runner_stop = threading.Event()
+        self._lock = threading.Lock()
+
+    @abstractmethod
+    def run(self, emit: Emit, stopping: threading.Event) -> None:
+        """Emit events until ``stopping`` is set, then release what was opened and return.
+
+        Block on ``stopping.wait(...)`` rather than ``time.sleep`` so that stopping is
+        prompt. Raising is fine: the error is logged and ``run`` is called again later."""
+
+    # -- lifecycle (called by the hub) -------------------------------------------------------
+    def start(self, hub: Hub) -> None:
+        """Begin feeding ``hub``; returns at once. Called by ``hub.add_source``/``hub.start``."""
+        with self._lock:
+            if self._supervisor is not None:
+                return
+            self._hub = hub
+            self._stop.clear()
+            self._supervisor = threading.Thread(
+                target=self._supervise, name=f"livedash-source-{self.name}", daemon=True
+            )
+            self._supervisor.start()
+
+    def stop(self) -> None:
+        """Stop running (idempotent); waits a few seconds for :meth:`run` to return."""
+        self._stop.set()
+        self._runner_stop.set()
+        with self._lock:
+            supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None and supervisor is not threading.current_thread():
+            supervisor.join(timeout=10)
+
+    # -- internals -----------------------------------------------------------------------
+    def _emit(self, stream: str, data: Mapping[str, Any]) -> None:
+        assert self._hub is not None
+        try:
+            self._hub.publish(stream, data)
+        except PublishError as exc:
+            self.errors += 1
+            log.warning("livedash: source %r dropped an event for %r: %s", self.name, stream, exc)
+        else:
+            self.published += 1
+
+    def _holds_lease(self, hub: Hub) -> bool:
+        if not self.single:
+            return True
+        try:
+            return hub.store.acquire_lease(f"source:{self.name}", hub.instance_id, self.lease_ttl)
+        except StoreError as exc:
+            log.warning("livedash: source %r cannot renew its lease: %s", self.name, exc)
+            return False
+
+    def _supervise(self) -> None:
+        hub = self._hub
+        assert hub is not None
+        delay = RESTART_MIN
+        restart_at = 0.0
+        while not self._stop.is_set():
+            wait = self.lease_ttl / 3
+            holder = self._holds_lease(hub)
+            runner = self._runner
+            alive = runner is not None and runner.is_alive()
+            if holder and not alive:
+                if runner is not None:  # run() returned or raised: restart after a back-off
+                    self._runner = None
+                    restart_at = time.monotonic() + delay
+                    delay = min(RESTART_MAX, delay * 2)
+                pause = restart_at - time.monotonic()
+                if pause <= 0:
+                    self._start_runner()
+                else:
+                    wait = min(wait, pause)
+            elif not holder and alive:
+                log.info("livedash: source %r lost its lease; stopping here", self.name)
+                self._stop_runner()
+            elif alive:
+                delay = RESTART_MIN  # it has kept running for a while: forget old failures
+            self._stop.wait(wait)
+        self._stop_runner()
+
+    def _start_runner(self) -> None:
+        self._runner_stop = threading.Event()
+        stopping = self._runner_stop
+        self._runner = threading.Thread(
+            target=self._run_once, args=(stopping,), name=f"livedash-run-{self.name}", daemon=True
+        )
+        self._runner.start()
+
+    def _run_once(self, stopping: threading.Event) -> None:
+        self.running.set()
+        try:
+            self.run(self._emit, stopping)
+        except Exception:
+            self.errors += 1
+            log.exception("livedash: source %r failed; it will be restarted", self.name)
+        finally:
+            self.running.clear()
+
+    def _stop_runner(self) -> None:
+        self._runner_stop.set()
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            runner.join(timeout=10)
+
+
+class Every(Source):
+    """Calls ``fn`` every ``seconds`` and publishes what it returns to ``stream``
+    (``None`` publishes nothing). The Source form of ``@hub.every``."""
+
+    def __init__(
+        self,
+        seconds: float,
+        fn: Callable[[], Mapping[str, Any] | None],
+        stream: str,
+        *,
+        name: str | None = None,
+        single: bool = True,
+    ) -> None:
+        if seconds <= 0:
+            raise ValueError(f"Every needs seconds > 0, got {seconds!r}")
+        super().__init__(name or f"every.{validate_stream_name(stream)}", single=single)
+        self.seconds = float(seconds)
+        self.fn = fn
+        self.stream = stream
+        self.lease_ttl = max(3 * self.seconds, 3.0)
+
+    def run(self, emit: Emit, stopping: threading.Event) -> None:
+        """Call ``fn`` once per period until stopped; a late tick is skipped, not bunched."""
+        next_tick = time.monotonic()
+        while not stopping.wait(max(0.0, next_tick - time.monotonic())):
+            next_tick += self.seconds
+            if next_tick < time.monotonic():
+                next_tick = time.monotonic() + self.seconds
+            try:
+                data = self.fn()
+            except Exception:  # one failed call must not stop the ticks
+                self.errors += 1
+                log.exception("livedash: Every(%s) source %r failed", self.seconds, self.name)
+                continue
+            if data is not None:
+                emit(self.stream, data)

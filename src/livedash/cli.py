@@ -32,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         default="gallery",
         help=f"the app to serve: {', '.join(sorted(APPS))} (default: gallery), or the path of "
-        "your own Dash file (path/to/app.py, whose `app` is served; keep its app.run() under "
-        "if __name__ == '__main__'; --store and --transport apply to the built-in apps only)",
+        "your own Dash file (path/to/app.py, whose `app` is served; --store and --transport "
+        "apply to the built-in apps only)",
     )
     run.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     # $PORT as the default, as Dash's own app.run() does; argparse converts and checks it.

@@ -100,3 +100,19 @@ def test_port_defaults_to_the_port_variable(monkeypatch: pytest.MonkeyPatch) -> 
     assert build_parser().parse_args(["run", "--port", "9000"]).port == 9000
     monkeypatch.delenv("PORT")
     assert build_parser().parse_args(["run"]).port == 8050
+
+
+def test_unguarded_app_run_does_not_block_or_take_the_port(tmp_path: Path) -> None:
+    # The README's own app calls app.run() at module level; livedash run still serves it on
+    # the port it was given (Dash's own port is taken here, so serving there would fail).
+    (tmp_path / "unguarded.py").write_text(
+        "from dash import Dash, html\n"
+        "app = Dash(__name__)\n"
+        "app.layout = html.Div('unguarded', id='x')\n"
+        "app.run()\n"
+    )
+    port = free_port()
+    argv = [sys.executable, "-m", "livedash.cli", "run", "unguarded.py", "--port", str(port)]
+    with serving(argv, port, cwd=tmp_path, env={"PORT": "1"}) as url:
+        layout = json.load(urllib.request.urlopen(url + "/_dash-layout", timeout=10))
+        assert "unguarded" in json.dumps(layout)

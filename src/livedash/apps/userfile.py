@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import sys
 from pathlib import Path
@@ -15,6 +16,10 @@ _OLD_PACKAGES = {
     "dash_core_components": "dcc",
     "dash_html_components": "html",
 }
+
+
+#: Flask's app.run() returns without serving while this is "true" (set by `flask run`).
+_FLASK_CLI = "FLASK_RUN_FROM_CLI"
 
 
 def is_app_file(name: str) -> bool:
@@ -35,8 +40,8 @@ def load_app_file(path_text: str) -> Any:
     """Import the Python file at ``path_text`` and return its Dash app.
 
     The app is the module's ``app`` variable, or else its only ``dash.Dash`` instance. The file
-    is imported, not run as ``__main__``: keep ``app.run()`` under
-    ``if __name__ == "__main__":`` so that ``livedash run`` serves it on its own host and port.
+    is imported, not run as ``__main__``; an unguarded ``app.run()`` in it returns at once
+    (Flask says so), and ``livedash run`` serves the app on its own host and port.
     """
     from dash import Dash
 
@@ -53,6 +58,11 @@ def load_app_file(path_text: str) -> Any:
     sys.modules[name] = module
     # Like `python app.py`: the file's own folder comes first, so its sibling modules import.
     sys.path.insert(0, str(path.parent))
+    # A file that calls app.run() unguarded would start Dash's own server here, on Dash's
+    # port, and block. Flask's app.run() returns at once (saying why) when its own CLI is
+    # running; livedash run is such a CLI, for the length of the import.
+    previous = os.environ.get(_FLASK_CLI)
+    os.environ[_FLASK_CLI] = "true"
     try:
         spec.loader.exec_module(module)
     except ModuleNotFoundError as exc:
@@ -67,6 +77,11 @@ def load_app_file(path_text: str) -> Any:
     except BaseException:
         sys.modules.pop(name, None)
         raise
+    finally:
+        if previous is None:
+            os.environ.pop(_FLASK_CLI, None)
+        else:
+            os.environ[_FLASK_CLI] = previous
     app = getattr(module, "app", None)
     if isinstance(app, Dash):
         return app

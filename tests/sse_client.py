@@ -57,4 +57,7 @@ class SSEClient:
                     mid = value
 
     def close(self) -> None:
+        # The response holds its own reference to the socket: closing only the connection
+        # would leave the socket open and the server streaming to nobody.
+        self.response.close()
         self.conn.close()

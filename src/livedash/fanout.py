@@ -163,6 +163,11 @@ class Fanout:
         with self._lock:
             return len({s for subs in self._subs.values() for s in subs})
 
+    def subscriptions(self) -> list[Subscription]:
+        """A snapshot of the open subscriptions."""
+        with self._lock:
+            return list({s for subs in self._subs.values() for s in subs})
+
     def _ensure_thread(self) -> None:
         if self._thread is None and not self._stopped:
             self._thread = threading.Thread(target=self._run, name="livedash-fanout", daemon=True)

@@ -139,6 +139,11 @@ class Hub:
         """Open subscriptions in this process."""
         return self._fanout.subscriber_count()
 
+    def subscriptions(self) -> list[Subscription]:
+        """A snapshot of the open subscriptions in this process; each tells its queue's
+        ``pending()`` events, bound ``maxsize`` and ``overflows`` (for health checks)."""
+        return self._fanout.subscriptions()
+
     # -- producers ------------------------------------------------------------------------
     def every(
         self, seconds: float, stream: str | None = None

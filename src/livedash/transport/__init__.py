@@ -41,13 +41,19 @@ class TransportConfig:
     into ``can_read`` when the config is created, so ``can_read`` is the one rule to check.
 
     ``heartbeat``: seconds between keep-alive comments on an idle event stream; a client
-    that vanished is noticed at the first heartbeat that cannot be written.
+    that closed or reset its connection is noticed at the first heartbeat that cannot be
+    written. ``stall_timeout``: seconds an event stream's client may leave sent data
+    unacknowledged (it stopped reading, or its host vanished from the network) before the
+    server cuts the connection (``TCP_USER_TIMEOUT``, Linux); the client reconnects and
+    resumes if it is still there. ``None`` leaves it to the OS (about 15 minutes for a
+    vanished host, never for a connected client that stopped reading).
     ``max_body``: largest publish request body in bytes (413 above it).
     """
 
     prefix: str = "/livedash"
     token: str | None = field(default_factory=_env_token)
     heartbeat: float = 15.0
+    stall_timeout: float | None = 60.0
     can_read: Callable[[str], bool] | None = None
     readable: Sequence[str] | None = None
     compress: bool = True
@@ -67,6 +73,10 @@ class TransportConfig:
             )
         if not self.heartbeat > 0:
             raise ConfigError(f"heartbeat must be > 0 seconds, got {self.heartbeat!r}")
+        if self.stall_timeout is not None and not self.stall_timeout > 0:
+            raise ConfigError(
+                f"stall_timeout must be > 0 seconds or None, got {self.stall_timeout!r}"
+            )
         if self.max_body < 1:
             raise ConfigError(f"max_body must be >= 1 byte, got {self.max_body!r}")
         if self.readable is not None:

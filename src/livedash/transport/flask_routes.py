@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,7 @@ def mount_flask(app: Any, server: Flask, hub: Hub, config: TransportConfig) -> N
     @bp.get("/events")
     def events() -> Response:
         req = stream_request()
+        limit_stall(request.environ, config.stall_timeout)
         body = EventStream(hub, req, config.heartbeat)
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         if config.compress and "gzip" in request.headers.get("Accept-Encoding", ""):
@@ -122,6 +125,19 @@ def mount_flask(app: Any, server: Flask, hub: Hub, config: TransportConfig) -> N
     app.config.external_stylesheets.append(
         app.get_relative_path(f"{config.prefix}/static/livedash.css") + f"?v={livedash.__version__}"
     )
+
+
+def limit_stall(environ: dict[str, Any], seconds: float | None) -> None:
+    """Make the kernel cut this connection when sent data stays unacknowledged for
+    ``seconds`` (a stopped reader fills its window, a vanished host stops acknowledging), so
+    a stuck client cannot hold a worker thread and a subscription forever. Needs the
+    server's socket, which Werkzeug and gunicorn put in the WSGI environ."""
+    option = getattr(socket, "TCP_USER_TIMEOUT", None)  # Linux only
+    sock = environ.get("werkzeug.socket") or environ.get("gunicorn.socket")
+    if seconds is None or option is None or sock is None:
+        return
+    with contextlib.suppress(OSError, AttributeError, ValueError):  # not TCP (a unix socket)
+        sock.setsockopt(socket.IPPROTO_TCP, option, max(1, int(seconds * 1000)))
 
 
 def _read_at_most(stream: Any, limit: int) -> bytes:

@@ -7,6 +7,7 @@ layout show them live in every open tab, over one shared event stream per browse
 from __future__ import annotations
 
 from livedash.components import (
+    LiveAlerts,
     LiveCandles,
     LiveChatLog,
     LiveGraph,
@@ -33,6 +34,7 @@ __all__ = [
     "Cursor",
     "Event",
     "Hub",
+    "LiveAlerts",
     "LiveCandles",
     "LiveChatLog",
     "LiveGraph",

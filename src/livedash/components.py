@@ -54,6 +54,9 @@ def LiveGraph(
     layout: dict[str, Any] | None = None,
     style: dict[str, Any] | None = None,
     config: dict[str, Any] | None = None,
+    controls: bool = True,
+    windows: Sequence[str | float] = ("1m", "5m", "1h", "24h"),
+    points: int = 2000,
 ) -> html.Div:
     """A ``dcc.Graph`` with one line per field in ``y``, appended from ``stream`` with
     ``extendData`` and keeping the newest ``window`` points; the window is filled from the
@@ -61,6 +64,14 @@ def LiveGraph(
 
     ``x`` is a data field, or ``"ts"`` (the event's publish time, drawn as dates) or
     ``"seq"``. ``trace_type="scattergl"`` draws with WebGL, cheaper for long windows.
+
+    With ``controls`` (the default) a toolbar above the graph offers the time ``windows``
+    (``"30s"``, ``"5m"``, ``"1h"``, ``"24h"`` or seconds), read from the store and
+    downsampled by the server to at most ``points`` points per line while live points keep
+    arriving; a Pause button (zooming or panning pauses too; Resume draws everything that
+    arrived meanwhile at once); and Replay, which plays a past range through the graph at
+    1x to 100x under a small control bar with the replay clock. Keep the stream's retention
+    (``hub.stream(name, max_events=...)``) as long as the longest window.
     """
     validate_stream_name(stream)
     if window < 1:
@@ -86,6 +97,8 @@ def LiveGraph(
             **(layout or {}),
         },
     }
+    if not 4 <= points <= 10_000:
+        raise ValueError(f"points must be between 4 and 10000, got {points!r}")
     spec = {
         "kind": "graph",
         "stream": stream,
@@ -93,19 +106,59 @@ def LiveGraph(
         "y": fields,
         "window": window,
         "target": graph_id,
+        "controls": controls,
+        "windows": [[_window_label(w), _window_seconds(w)] for w in windows],
+        "points": points,
     }
     attrs: dict[str, Any] = {SPEC_ATTR: json.dumps(spec)}
     graph_config: Any = {"displaylogo": False, **(config or {})}
-    return html.Div(
-        dcc.Graph(
-            id=graph_id,
-            figure=figure,
-            style=style or {"height": "320px"},
-            config=graph_config,
-        ),
-        className="livedash-graph",
-        **attrs,
+    graph = dcc.Graph(
+        id=graph_id,
+        figure=figure,
+        style=style or {"height": "320px"},
+        config=graph_config,
     )
+    # The controls are drawn by assets/widget-graph-controls.js into these empty
+    # placeholders, which React never re-renders (they have no children of its own).
+    children = (
+        [
+            html.Div(className="livedash-graph-toolbar"),
+            graph,
+            html.Div(className="livedash-graph-replay"),
+        ]
+        if controls
+        else graph
+    )
+    return html.Div(children, className="livedash-graph", **attrs)
+
+
+_WINDOW_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _window_seconds(window: str | float) -> float:
+    """``"5m"`` -> 300.0; numbers are seconds."""
+    if isinstance(window, int | float):
+        seconds = float(window)
+    else:
+        text = window.strip().lower()
+        unit = _WINDOW_UNITS.get(text[-1:])
+        try:
+            seconds = float(text[:-1]) * unit if unit else float(text)
+        except ValueError:
+            seconds = -1.0
+    if not seconds > 0:
+        raise ValueError(f"bad time window {window!r}: use seconds or '30s', '5m', '1h', '1d'")
+    return seconds
+
+
+def _window_label(window: str | float) -> str:
+    seconds = _window_seconds(window)
+    if isinstance(window, str):
+        return window.strip()
+    for unit, label in ((3600, "h"), (60, "m")):
+        if seconds >= unit and seconds % unit == 0:
+            return f"{int(seconds // unit)}{label}"
+    return f"{seconds:g}s"
 
 
 def _spec_attrs(spec: dict[str, Any]) -> dict[str, Any]:
@@ -333,4 +386,24 @@ def LiveChatLog(
     attrs: dict[str, Any] = {"aria-live": "polite", **_spec_attrs(spec)}
     return html.Div(
         [], id=div_id, className=f"livedash-chat {className}".strip(), role="log", **attrs
+    )
+
+
+def LiveAlerts(
+    stream: str = "alerts",
+    *,
+    id: str | None = None,
+    history: int = 200,
+    className: str = "",
+) -> html.Div:
+    """The alerts of :class:`livedash.alerts.Alerts`: a banner while any rule fires, and the
+    list of firing rules (value, condition, since when); both clear when the rules recover.
+    Put one on every page; all tabs show the same alerts."""
+    div_id = id or _auto_id("alerts", stream)
+    spec = {"kind": "alerts", "stream": stream, "history": history}
+    return html.Div(
+        html.Div("No active alerts", className="livedash-alerts-none"),
+        id=div_id,
+        className=f"livedash-alerts {className}".strip(),
+        **_spec_attrs(spec),
     )

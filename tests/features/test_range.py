@@ -157,6 +157,7 @@ def test_range_route_downsamples_a_day_to_2000_points_per_trace(
     body = _get(f"{server.url}/livedash/range?{query}")
     assert body["count"] == 60 and not body["downsampled"]
     assert body["traces"][0]["x"] == list(range(n - 59, n + 1))
+    assert body["traces"][0]["t"] == [pytest.approx(now - n + i) for i in range(n - 60, n)]
 
 
 def test_range_route_pages_raw_events_for_replay(

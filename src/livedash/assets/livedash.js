@@ -24,6 +24,7 @@
     transport: null
   };
   window.livedash = api;
+  api.base = base; // the routes' prefix, for widgets that fetch (time windows, replay)
 
   var nextId = 1;
   var port = connect();
@@ -170,6 +171,8 @@
     var gd = host && host.querySelector('.js-plotly-plot');
     return gd && gd._fullLayout && !gd.classList.contains('dash-graph--pending') ? gd : null;
   };
+  // maxPoints of the next extendData: the newest `window` points (widget kinds override).
+  GraphWidget.prototype.limit = function (batch) { return this.spec.window; };
   GraphWidget.prototype.flush = function () {
     // One extendData in flight per graph: dcc.Graph replays queued extends, so sending
     // another before the last has been drawn makes every tab fall further behind.
@@ -198,7 +201,7 @@
     // Landed when Plotly has redrawn; the timer only guards against a lost event.
     var guard = setTimeout(done, 2000);
     if (gd.once) gd.once('plotly_afterplot', done);
-    window.dash_clientside.set_props(spec.target, {extendData: [update, indices, spec.window]});
+    window.dash_clientside.set_props(spec.target, {extendData: [update, indices, this.limit(batch)]});
     api.stats.extends += 1;
     api.stats.applied += batch.length;
     if (api.onApply) batch.forEach(function (e) { api.onApply(self, e); });
@@ -210,6 +213,7 @@
   // (flush returns false when its component is not ready yet, to be retried shortly).
   var kinds = {text: TextWidget, graph: GraphWidget};
   api.Widget = Widget;
+  api.GraphWidget = GraphWidget;
   api.registerKind = function (name, ctor) { kinds[name] = ctor; };
   api.schedule = function () { schedule(); };
 

@@ -183,6 +183,10 @@ def _trace(events: list[Event], req: RangeRequest, field: str) -> dict[str, Any]
         ys = [ys[i] for i in order]
         xs = [xs[i] for i in order]
         keep = downsample_indices(ts, ys, req.points, req.algorithm).tolist()
+        ts = [ts[i] for i in keep]
         xs = [xs[i] for i in keep]
         ys = [ys[i] for i in keep]
-    return {"field": field, "x": xs, "y": ys, "downsampled": downsampled}
+    trace: dict[str, Any] = {"field": field, "x": xs, "y": ys, "downsampled": downsampled}
+    if req.x != "ts":
+        trace["t"] = ts  # each point's publish time, so a graph can cut its window by time
+    return trace

@@ -1,0 +1,244 @@
+"""LiveGraph controls in real Chromium: time windows show the right span, pause/resume and
+zoom lose nothing, a replay at 10x shows the original values in order, hidden tabs draw
+nothing and catch up in one batch."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from dash import Dash, html
+
+from livedash import Hub, LiveGraph
+from tests.conftest import LiveServer
+
+pytestmark = pytest.mark.browser
+
+GD = "document.querySelector('#g .js-plotly-plot')"
+Y = f"(({GD}?.data?.[0]?.y) || [])"
+W = "window.livedash.widgets.g"
+# Seconds between the oldest and the newest plotted point (x drawn as local date strings).
+EXTENT = f"""(() => {{
+  const xs = {GD}.data[0].x;
+  const t = s => new Date(String(s).replace(' ', 'T')).getTime() / 1000;
+  return xs.length ? t(xs[xs.length - 1]) - t(xs[0]) : -1;
+}})()"""
+
+
+def _app(hub: Hub, graph: Any) -> Dash:
+    app = Dash(__name__)
+    app.layout = html.Div([graph])
+    hub.init_app(app)
+    return app
+
+
+def _seed(hub: Hub, stream: str, seconds: int, spike_at: int | None = None) -> float:
+    """One event per second for the last ``seconds`` seconds; returns the newest ts."""
+    hub.stream(stream, max_events=None)
+    now = time.time()
+    rnd = random.Random(seconds)
+    records = []
+    for i in range(seconds):
+        v = 500.0 if i == spike_at else round(rnd.uniform(0, 100), 3)
+        records.append((stream, json.dumps({"v": v, "i": i}), now - seconds + i))
+    hub.store.append_many(records)
+    return now - 1
+
+
+def _wait_loaded(page: Any, span: str) -> None:
+    page.wait_for_function(
+        f"() => {W}.mode === 'live' && String({W}.span) === '{span}' && {W}.lastLoad"
+        f" && String({W}.lastLoad.span) === '{span}' && !{W}.inflight",
+        timeout=30_000,
+    )
+
+
+def test_window_selector_shows_the_right_span_and_keeps_streaming(
+    context: Any, hub_factory: Callable[..., Hub], live_server: Callable[[Any], LiveServer]
+) -> None:
+    hub = hub_factory()
+    _seed(hub, "w", 600)
+    server = live_server(_app(hub, LiveGraph("w", y="v", window=50, id="g")))
+    page = context.new_page()
+    page.goto(server.url)
+    page.wait_for_function(f"() => {Y}.length === 50", timeout=30_000)
+    assert page.get_attribute("button[data-span='points']", "aria-pressed") == "true"
+
+    for label, span, lo, hi in [("1m", 60, 55, 60.5), ("5m", 300, 295, 300.5)]:
+        page.click(f"button[data-span='{span}']")
+        _wait_loaded(page, str(span))
+        assert page.get_attribute(f"button[data-span='{span}']", "aria-pressed") == "true"
+        assert page.inner_text(f"button[data-span='{span}']") == label
+        extent = page.evaluate(EXTENT)
+        assert lo <= extent <= hi, f"{label}: plotted span {extent:.1f} s"
+    # The 24 h window holds all ten minutes; nothing to downsample.
+    page.click("button[data-span='86400']")
+    _wait_loaded(page, "86400")
+    assert page.evaluate(f"{Y}.length") == 600
+    assert 598 <= page.evaluate(EXTENT) <= 600
+    # Live points keep arriving in a time window.
+    hub.publish("w", {"v": 1234.5})
+    page.wait_for_function(f"() => {Y}[{Y}.length - 1] === 1234.5", timeout=30_000)
+    assert page.evaluate(f"{Y}.length") == 601
+    # Back to the newest-N-points view.
+    page.click("button[data-span='points']")
+    _wait_loaded(page, "null")
+    page.wait_for_function(f"() => {Y}.length === 50 && {Y}[49] === 1234.5", timeout=30_000)
+
+
+def test_a_day_at_one_event_per_second_is_downsampled_and_keeps_its_spike(
+    context: Any, hub_factory: Callable[..., Hub], live_server: Callable[[Any], LiveServer]
+) -> None:
+    hub = hub_factory()
+    _seed(hub, "day", 86_400, spike_at=43_210)
+    server = live_server(_app(hub, LiveGraph("day", y="v", window=100, id="g")))
+    page = context.new_page()
+    page.goto(server.url)
+    page.wait_for_function(f"() => {Y}.length === 100", timeout=30_000)
+    page.click("button[data-span='86400']")
+    _wait_loaded(page, "86400")
+    load = page.evaluate(f"{W}.lastLoad")
+    assert 86_390 <= load["count"] <= 86_400  # the window moves with the clock
+    print("24h window load", load)
+    n = page.evaluate(f"{Y}.length")
+    assert 1000 < n <= 2000
+    assert page.evaluate(f"Math.max(...{Y})") == 500.0  # MinMax keeps the spike
+    assert 86_000 <= page.evaluate(EXTENT) <= 86_400
+
+
+def test_pause_freezes_the_view_and_resume_draws_everything_in_one_batch(
+    context: Any, hub_factory: Callable[..., Hub], live_server: Callable[[Any], LiveServer]
+) -> None:
+    hub = hub_factory()
+    server = live_server(_app(hub, LiveGraph("p", x="seq", y="i", window=1000, id="g")))
+    page = context.new_page()
+    page.goto(server.url)
+    page.wait_for_selector(".ldg-pause")
+    for i in range(10):
+        hub.publish("p", {"i": i})
+    page.wait_for_function(f"() => {Y}.length === 10 && !{W}.inflight", timeout=30_000)
+
+    page.click(".ldg-pause")
+    assert page.evaluate(f"{W}.mode") == "paused"
+    for i in range(10, 50):
+        hub.publish("p", {"i": i})
+    page.wait_for_function(f"() => {W}.held.length === 40", timeout=30_000)
+    assert "40 new" in page.inner_text(".ldg-state")
+    assert page.evaluate(Y) == list(range(10))  # frozen while data kept arriving
+    extends = page.evaluate("window.livedash.stats.extends")
+    page.click(".ldg-pause")  # now "Resume"
+    page.wait_for_function(f"() => {Y}.length === 50", timeout=30_000)
+    assert page.evaluate(Y) == list(range(50))
+    assert page.evaluate("window.livedash.stats.extends") - extends == 1
+    assert page.evaluate("window.livedash.stats.gaps") == 0
+
+    # Zooming pauses; resuming returns to the live, autoscaled view with nothing lost.
+    page.evaluate(f"window.Plotly.relayout({GD}, {{'xaxis.range': [3, 8]}})")
+    page.wait_for_function(f"() => {W}.mode === 'paused'", timeout=30_000)
+    assert page.evaluate(f"{W}.pauseReason") == "zoom"
+    for i in range(50, 60):
+        hub.publish("p", {"i": i})
+    page.wait_for_function(f"() => {W}.held.length === 10", timeout=30_000)
+    assert page.evaluate(f"{Y}.length") == 50
+    page.click(".ldg-pause")
+    page.wait_for_function(f"() => {Y}.length === 60", timeout=30_000)
+    assert page.evaluate(Y) == list(range(60))
+    assert page.evaluate(f"{GD}._fullLayout.xaxis.autorange") is True
+
+
+def test_replay_at_10x_shows_the_original_values_in_order_then_returns_to_live(
+    context: Any, hub_factory: Callable[..., Hub], live_server: Callable[[Any], LiveServer]
+) -> None:
+    hub = hub_factory()
+    rnd = random.Random(5)
+    values = [round(rnd.uniform(-50, 50), 2) for _ in range(30)]
+    events = []
+    for v in values:  # a scripted stream: 30 events over about 3 seconds
+        events.append(hub.publish("r", {"v": v}))
+        time.sleep(0.1)  # the script's own pacing (what replay reproduces), not a wait
+    server = live_server(_app(hub, LiveGraph("r", x="seq", y="v", window=1000, id="g")))
+    page = context.new_page()
+    page.goto(server.url)
+    page.wait_for_function(f"() => {Y}.length === 30", timeout=30_000)
+    page.evaluate(
+        "() => { window.__replayed = []; window.livedash.onApply = (w, e) => "
+        "{ if (w.mode === 'replay') window.__replayed.push([e[1], e[3].v]); }; }"
+    )
+
+    page.click(".ldg-replay-open")
+    page.wait_for_selector(".ldg-replaybar:not([hidden])")
+    # Pick the range in the bar's inputs (local time, whole seconds).
+    page.evaluate(
+        """([since, until]) => {
+          const p = n => String(n).padStart(2, '0');
+          const local = ts => { const d = new Date(ts * 1000); return d.getFullYear() + '-' +
+            p(d.getMonth() + 1) + '-' + p(d.getDate()) + 'T' + p(d.getHours()) + ':' +
+            p(d.getMinutes()) + ':' + p(d.getSeconds()); };
+          document.querySelector('.ldg-from').value = local(since);
+          document.querySelector('.ldg-to').value = local(until);
+        }""",
+        [int(events[0].ts) - 1, int(events[-1].ts) + 2],
+    )
+    page.select_option(".ldg-speed", "10")
+    page.click(".ldg-play")
+    page.wait_for_function(f"() => {W}.mode === 'replay'", timeout=30_000)
+    page.wait_for_function(f"() => {W}.replay.done", timeout=60_000)
+    replayed = page.evaluate("window.__replayed")
+    assert replayed == [[e.seq, e.data["v"]] for e in events]
+    assert page.evaluate(Y) == values
+    clock = page.inner_text(".ldg-clock")
+    assert "10\u00d7" in clock and "finished" in clock
+    # While replaying, live events are held; back to live shows them all.
+    hub.publish("r", {"v": 999.0})
+    page.wait_for_function(f"() => {W}.held.length === 1", timeout=30_000)
+    page.click(".ldg-live")
+    page.wait_for_function(f"() => {W}.mode === 'live' && {Y}.length === 31", timeout=30_000)
+    assert page.evaluate(Y) == [*values, 999.0]
+    assert page.is_hidden(".ldg-replaybar")
+
+
+def _set_hidden(page: Any, hidden: bool) -> None:
+    page.evaluate(
+        """(hidden) => {
+          Object.defineProperty(document, 'hidden', {configurable: true, get: () => hidden});
+          Object.defineProperty(document, 'visibilityState',
+            {configurable: true, get: () => hidden ? 'hidden' : 'visible'});
+          document.dispatchEvent(new Event('visibilitychange'));
+        }""",
+        hidden,
+    )
+
+
+def test_a_hidden_tab_draws_nothing_and_catches_up_in_one_batch(
+    context: Any, hub_factory: Callable[..., Hub], live_server: Callable[[Any], LiveServer]
+) -> None:
+    hub = hub_factory()
+    server = live_server(_app(hub, LiveGraph("h", x="seq", y="i", window=1000, id="g")))
+    page = context.new_page()
+    page.goto(server.url)
+    page.wait_for_selector(".ldg-pause")
+    for i in range(5):
+        hub.publish("h", {"i": i})
+    page.wait_for_function(f"() => {Y}.length === 5 && !{W}.inflight", timeout=30_000)
+    # Count every Plotly redraw from here on: the rendering work a hidden tab must not do.
+    page.evaluate(f"window.__draws = 0; {GD}.on('plotly_afterplot', () => window.__draws++)")
+    _set_hidden(page, True)
+    received = page.evaluate("window.livedash.stats.events")
+    extends = page.evaluate("window.livedash.stats.extends")
+    for i in range(5, 35):
+        hub.publish("h", {"i": i})
+    page.wait_for_function(f"() => window.livedash.stats.events >= {received + 30}", timeout=30_000)
+    # Let the client's frame loop run many times (timer fallback: 100 ms) before checking.
+    page.evaluate("new Promise(r => setTimeout(r, 500))")
+    assert page.evaluate("window.__draws") == 0
+    assert page.evaluate("window.livedash.stats.extends") == extends
+    assert page.evaluate(f"{Y}.length") == 5
+    _set_hidden(page, False)
+    page.wait_for_function(f"() => {Y}.length === 35", timeout=30_000)
+    assert page.evaluate(Y) == list(range(35))
+    assert page.evaluate("window.livedash.stats.extends") - extends == 1
+    assert page.evaluate("window.__draws") >= 1

@@ -62,7 +62,9 @@ def test_a_message_sent_in_one_browser_appears_in_the_other(
         wait_for_text(bob, "hello Bob")
         send(bob, "hi Ada")
         wait_for_text(ada, "hi Ada")
-        assert ada.input_value("#chat-input") == ""  # sent: the box is cleared
+        wait_for_text(bob, "hi Ada")  # each page gets it on its own push
+        # Sent: the box is cleared.
+        ada.wait_for_function("() => document.querySelector('#chat-input').value === ''")
         users = bob.locator(f"{MESSAGES.format(room='general')} .livedash-msg-user")
         assert users.all_inner_texts() == ["Ada", "Bob"]
         assert texts(bob) == ["hello Bob", "hi Ada"]
@@ -73,6 +75,13 @@ def test_a_message_sent_in_one_browser_appears_in_the_other(
         send(ada, "still here")
         wait_for_text(bob, "still here")
         assert "anyone?" not in texts(bob)
+        # Leaving and joining another room shows that room's history, and only it.
+        ada.click("#chat-leave")
+        ada.fill("#chat-room-name", "random")
+        ada.click("#chat-join")
+        wait_for_text(ada, "anyone?", room="random")
+        assert ada.locator("#chat-log-general").count() == 0
+        assert ada.inner_text("#chat-title") == "#random · you are Ada"
         elsewhere.context.close()
     finally:
         ctx_a.close()
@@ -105,6 +114,7 @@ def test_html_and_script_payloads_show_as_text_and_run_nothing(
         for payload in PAYLOADS:
             send(mallory, payload)
             wait_for_text(victim, payload)
+        wait_for_text(mallory, PAYLOADS[-1])
         for page in (mallory, victim):
             assert texts(page) == PAYLOADS
             log = page.locator("#chat-log-general")
@@ -145,7 +155,10 @@ def test_empty_long_and_fast_messages_are_refused_visibly(
 
     for i in range(5):
         send(page, f"m{i}")
-        # The box is read-only while a send is in flight; fill() waits for it to be editable.
+        # As fast as a person can: the next message once this one has left the box.
+        page.wait_for_function(
+            "() => document.querySelector('#chat-input').value === ''", timeout=15_000
+        )
     send(page, "one too many")
     page.wait_for_function(
         "() => document.querySelector('#chat-status').textContent.includes('Slow down')",

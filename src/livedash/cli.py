@@ -125,7 +125,7 @@ def add_serve_parser(commands: Any) -> None:
         "--connections",
         type=int,
         default=DEFAULT_CONNECTIONS,
-        help=f"most open connections per gevent worker (default: {DEFAULT_CONNECTIONS})",
+        help=f"most open connections per worker (default: {DEFAULT_CONNECTIONS})",
     )
     serve.add_argument(
         "--threads",

@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 from livedash.errors import ConfigError
 
 WORKER_CLASSES = ("gevent", "gthread")
-#: Most simultaneous connections (open event streams included) per gevent worker.
+#: Most simultaneous connections (open event streams included) per worker.
 DEFAULT_CONNECTIONS = 10_000
 #: Threads per gthread worker: each open event stream holds one.
 DEFAULT_THREADS = 100
@@ -100,9 +100,9 @@ def gunicorn_argv(options: ServeOptions) -> list[str]:
         "--error-logfile",
         "-",
     ]
-    if options.worker_class == "gevent":
-        argv += ["--worker-connections", str(options.connections)]
-    else:
+    # Both classes cap simultaneous connections per worker with this (gthread too).
+    argv += ["--worker-connections", str(options.connections)]
+    if options.worker_class == "gthread":
         argv += ["--threads", str(options.threads)]
     # gunicorn calls this factory in each worker, after gevent has patched the stdlib.
     argv.append(f"livedash.serve:wsgi_app({options.app!r}, {options.store!r})")

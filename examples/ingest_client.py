@@ -1,4 +1,4 @@
-"""Publish events to a livedash app over HTTP, from any script, in any language's stead.
+"""Publish events to a livedash app over HTTP, as any script or service on any machine can.
 
 Run: python examples/ingest_client.py [--url http://127.0.0.1:8050] [--count 20]
 Sends `Authorization: Bearer $LIVEDASH_TOKEN` when that variable is set. Only the standard

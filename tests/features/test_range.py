@@ -128,10 +128,14 @@ def _status(url: str) -> tuple[int, Any]:
         return exc.code, json.loads(exc.read())
 
 
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
 def test_range_route_downsamples_a_day_to_2000_points_per_trace(
-    hub_factory: Callable[..., Hub], live_server: Callable[[Any], LiveServer]
+    hub_factory: Callable[..., Hub],
+    live_server: Callable[[Any], LiveServer],
+    kind: str,
+    tmp_path: Path,
 ) -> None:
-    hub = hub_factory()
+    hub = hub_factory("memory://" if kind == "memory" else f"sqlite:///{tmp_path / 'day.db'}")
     now = time.time()
     n = 86_400
     rnd = random.Random(7)
@@ -203,3 +207,25 @@ def test_range_route_explains_bad_requests(
     status, body = _status(f"{server.url}/livedash/range?{query}")
     assert status == 400
     assert needle in body["error"]
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_range_traces_skip_values_that_are_not_numbers(
+    hub_factory: Callable[..., Hub],
+    live_server: Callable[[Any], LiveServer],
+    kind: str,
+    tmp_path: Path,
+) -> None:
+    hub = hub_factory("memory://" if kind == "memory" else f"sqlite:///{tmp_path / 'n.db'}")
+    server = _serve(hub, live_server)
+    values: list[Any] = [1, 2.5, True, "7", None, {"x": 1}, [3], -4]
+    for i, v in enumerate(values):
+        hub.publish("mixed", {"a": {"b": v}, "label": f"p{i}", "my-key": i})
+    query = "stream=mixed&span=60&y=a.b&y=my-key&x=label"
+    body = _get(f"{server.url}/livedash/range?{query}")
+    ab, mykey = body["traces"]
+    assert ab["y"] == [1, 2.5, -4]
+    assert ab["x"] == ["p0", "p1", "p7"]
+    assert mykey["y"] == list(range(8))
+    status, err = _status(f"{server.url}/livedash/range?stream=mixed&span=60&y=a%22b")
+    assert status == 400 and "double quote" in err["error"]

@@ -20,6 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from livedash.downsample import (
     ALGORITHMS,
     DEFAULT_POINTS,
@@ -89,6 +92,8 @@ def parse_range_request(
     fields = [f for raw in get_list("y") for f in raw.split(",") if f]
     if points and not fields:
         raise BadRequest("downsampled ranges need the fields to draw: add y=FIELD (repeatable)")
+    if any('"' in f for f in [*fields, get("x") or ""]):
+        raise BadRequest('field names cannot contain a double quote (")')
     if len(fields) > MAX_FIELDS:
         raise BadRequest(f"too many y fields ({len(fields)}); at most {MAX_FIELDS}")
     algorithm = get("algo") or "minmax"
@@ -144,49 +149,77 @@ def read_range(hub: Hub, req: RangeRequest) -> dict[str, Any]:
             "more": more,
             "last_seq": events[-1].seq if events else max(head, req.after),
         }
-    events = hub.store.read_range(req.stream, req.since, req.until, MAX_WINDOW_EVENTS + 1)
-    truncated = len(events) > MAX_WINDOW_EVENTS
-    del events[MAX_WINDOW_EVENTS:]
-    traces = [_trace(events, req, field) for field in req.y]
+    seqs, ts, xs, columns = read_columns(hub, req, MAX_WINDOW_EVENTS + 1)
+    truncated = len(seqs) > MAX_WINDOW_EVENTS
+    if truncated:
+        del seqs[MAX_WINDOW_EVENTS:], ts[MAX_WINDOW_EVENTS:], xs[MAX_WINDOW_EVENTS:]
+        columns = [c[:MAX_WINDOW_EVENTS] for c in columns]
+    t_all = np.asarray(ts, dtype=np.float64)
+    traces = [
+        _trace(t_all, xs, column, req, field) for field, column in zip(req.y, columns, strict=True)
+    ]
     return {
         "stream": req.stream,
         "since": req.since,
         "until": req.until,
-        "count": len(events),
+        "count": len(seqs),
         "points": req.points,
         "algorithm": req.algorithm,
         "downsampled": any(t["downsampled"] for t in traces),
         "truncated": truncated,
         # Live events after this seq are not in the traces; a graph appends them.
-        "last_seq": max(head, events[-1].seq) if events else head,
+        "last_seq": max(head, seqs[-1]) if seqs else head,
         "traces": traces,
     }
 
 
-def _trace(events: list[Event], req: RangeRequest, field: str) -> dict[str, Any]:
-    ts: list[float] = []
-    ys: list[float] = []
-    xs: list[Any] = []
-    for event in events:
-        y = _number(lookup(event, field))
-        if y is None:  # a missing or non-numeric value is a gap, not a zero
-            continue
-        ts.append(event.ts)
-        ys.append(y)
-        xs.append(event.ts if req.x == "ts" else lookup(event, req.x))
-    downsampled = len(ys) > req.points
+def read_columns(
+    hub: Hub, req: RangeRequest, limit: int
+) -> tuple[list[int], list[float], list[Any], list[list[float | None]]]:
+    """seq, ts, x and the numeric values (None where not a number) of every y field.
+
+    Stores with a ``read_columns`` method (SQLite: ``json_extract`` in the query) skip
+    decoding whole events, which is most of the time of a day-long window; the others, and
+    x axes drawn from a data field, are read with ``read_range`` and picked apart here."""
+    data_fields = [f for f in req.y if f not in ("ts", "seq")]
+    reader = getattr(hub.store, "read_columns", None)
+    if reader is not None and req.x in ("ts", "seq"):
+        seqs, ts, values = reader(req.stream, req.since, req.until, data_fields, limit)
+        found = dict(zip(data_fields, values, strict=True))
+    else:
+        events = hub.store.read_range(req.stream, req.since, req.until, limit)
+        seqs, ts = [e.seq for e in events], [e.ts for e in events]
+        found = {f: [_number(lookup(e, f)) for e in events] for f in data_fields}
+        if req.x not in ("ts", "seq"):
+            xs = [lookup(e, req.x) for e in events]
+    found["ts"], found["seq"] = list(ts), list(seqs)
+    if req.x in ("ts", "seq"):
+        xs = list(found[req.x])
+    return seqs, ts, xs, [found[f] for f in req.y]
+
+
+def _trace(
+    t_all: npt.NDArray[np.float64],
+    xs_all: list[Any],
+    values: list[float | None],
+    req: RangeRequest,
+    field: str,
+) -> dict[str, Any]:
+    # None (missing, not a number) becomes NaN, and is left out: a gap, not a zero.
+    y = np.asarray(values, dtype=np.float64)
+    keep = np.flatnonzero(np.isfinite(y))
+    t, y = t_all[keep], y[keep]
+    downsampled = len(y) > req.points
     if downsampled:
         # Buckets are cut on time, whatever the x axis shows; ts may wobble by microseconds
         # between concurrent publishers, so sort by it first.
-        order = sorted(range(len(ts)), key=ts.__getitem__)
-        ts = [ts[i] for i in order]
-        ys = [ys[i] for i in order]
-        xs = [xs[i] for i in order]
-        keep = downsample_indices(ts, ys, req.points, req.algorithm).tolist()
-        ts = [ts[i] for i in keep]
-        xs = [xs[i] for i in keep]
-        ys = [ys[i] for i in keep]
-    trace: dict[str, Any] = {"field": field, "x": xs, "y": ys, "downsampled": downsampled}
+        if np.any(np.diff(t) < 0):
+            order = np.argsort(t, kind="stable")
+            keep, t, y = keep[order], t[order], y[order]
+        picked = downsample_indices(t, y, req.points, req.algorithm)
+        keep, t, y = keep[picked], t[picked], y[picked]
+    xs = t.tolist() if req.x == "ts" else [xs_all[i] for i in keep.tolist()]
+    trace: dict[str, Any] = {"field": field, "x": xs, "y": y.tolist(), "downsampled": downsampled}
     if req.x != "ts":
-        trace["t"] = ts  # each point's publish time, so a graph can cut its window by time
+        trace["t"] = t.tolist()  # each point's publish time, so a graph can cut its window
     return trace

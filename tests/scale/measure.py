@@ -29,6 +29,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from livedash.stores import Retention
 from livedash.stores.redis import RedisStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,19 +92,24 @@ def client_idle(port: int, count: int) -> None:
 
 
 def client_rate(port: int, total: int) -> None:
-    """Read one stream until ``total`` events arrived; print the wall time of the last one."""
+    """Read one stream until seq ``total`` arrived; print how many events it received, how
+    many resets (it fell behind retention) and the wall time of the last one."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=60)
     sock.sendall(f"GET /livedash/events?stream=feed HTTP/1.1\r\nHost: x:{port}\r\n\r\n".encode())
     reader = sock.makefile("rb")
-    seen = 0
+    seen = last = resets = 0
     print("ready", flush=True)
-    while seen < total:
+    while last < total:
         line = reader.readline()
         if not line:
             break
         if line.startswith(b"data: [["):
-            seen += len(json.loads(line[6:]))
-    print(f"done {seen} {time.time()!r}", flush=True)
+            batch = json.loads(line[6:])
+            seen += len(batch)
+            last = batch[-1][1]
+        elif line.startswith(b"event: reset"):
+            resets += 1
+    print(f"done {seen} {time.time()!r} {resets}", flush=True)
 
 
 # -- the measuring process -----------------------------------------------------------------
@@ -190,7 +196,7 @@ def measure_idle(store: str, worker_class: str, connections: int) -> dict[str, A
 
 def measure_rate(store: str, total: int, batch: int) -> dict[str, Any]:
     server = Server(store, "gevent", threads=10)
-    publisher = RedisStore(store)
+    publisher = RedisStore(store, Retention(max_events=total))
     try:
         client = _client("client-rate", str(server.port), str(total))
         assert client.stdout is not None
@@ -204,10 +210,11 @@ def measure_rate(store: str, total: int, batch: int) -> dict[str, Any]:
         published = time.time()
         done = client.stdout.readline().split()
         client.wait(60)
-        seen, last = int(done[1]), float(done[2])
+        seen, last, resets = int(done[1]), float(done[2]), int(done[3])
         return {
             "batch": batch,
             "events": seen,
+            "resets": resets,
             "publish_per_s": round(total / (published - started)),
             "end_to_end_per_s": round(seen / (last - started)),
         }
@@ -220,6 +227,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--connections", type=int, default=2000)
     parser.add_argument("--events", type=int, default=20000)
+    parser.add_argument("--rate-only", action="store_true", help="skip the idle streams part")
     args, rest = parser.parse_known_args()
     if rest and rest[0] == "client-idle":
         client_idle(int(rest[1]), int(rest[2]))
@@ -247,7 +255,7 @@ def main() -> None:
         )
         try:
             time.sleep(0.5)
-            for db, worker_class in enumerate(("gevent", "gthread")):
+            for db, worker_class in enumerate(() if args.rate_only else ("gevent", "gthread")):
                 store = f"redis://127.0.0.1:{port}/{db}"
                 print(json.dumps(measure_idle(store, worker_class, args.connections)))
             for db, batch in enumerate((1, 100), start=2):

@@ -38,7 +38,7 @@ def test_navigation_reaches_every_page_and_each_page_is_live(
     page.evaluate("() => { window.__marker = 'same document'; }")
     for label, path, selector, widget in PAGES:
         page.click(f".ld-nav >> text={label}")
-        page.wait_for_selector(selector, timeout=20_000)
+        page.wait_for_selector(selector, timeout=45_000)
         assert page.url == server.url + path
         assert page.get_attribute(f"#nav-{label.lower()}", "class") == "ld-nav-link active"
         assert page.title() == f"livedash · {label}"
@@ -48,7 +48,7 @@ def test_navigation_reaches_every_page_and_each_page_is_live(
                 "id => { const w = window.livedash.widgets[id];"
                 " return w && w.started && w.lastSeq > 0; }",
                 arg=widget,
-                timeout=20_000,
+                timeout=45_000,
             )
     # Navigation stayed in one document (Dash pages), so one connection served every page.
     assert page.evaluate("() => window.__marker") == "same document"
@@ -62,6 +62,6 @@ def test_each_page_opens_directly(
     for label, path, selector, _ in PAGES:
         page = context.new_page()
         page.goto(server.url + path)
-        page.wait_for_selector(selector, timeout=20_000)
+        page.wait_for_selector(selector, timeout=45_000)
         assert page.get_attribute(f"#nav-{label.lower()}", "class") == "ld-nav-link active"
         page.close()

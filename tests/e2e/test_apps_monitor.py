@@ -32,7 +32,7 @@ RECORD = """() => {
 def _wait_for_widgets(page: Any, ids: list[str]) -> None:
     page.wait_for_function(
         f"() => window.livedash && {ids!r}.every(id => id in window.livedash.widgets)",
-        timeout=20_000,
+        timeout=45_000,
     )
 
 
@@ -120,17 +120,17 @@ def test_cpu_tile_turns_red_above_90_percent(
     hub.publish("monitor", _sample(cpu))
     page.wait_for_function(
         f"() => document.querySelector('#kpi-cpu-value').textContent === '{cpu:.1f}%'",
-        timeout=15_000,
+        timeout=30_000,
     )
     page.wait_for_function(
         f"() => document.querySelector('#kpi-cpu').classList.contains('livedash-kpi--{level}')",
-        timeout=5_000,
+        timeout=15_000,
     )
     # The tile's colour fades in (CSS transition): wait for the final colour.
     page.wait_for_function(
         "bg => getComputedStyle(document.querySelector('#kpi-cpu')).backgroundColor === bg",
         arg=background,
-        timeout=5_000,
+        timeout=15_000,
     )
     assert page.inner_text("#kpi-rx-value") == "1.25 MB/s"
     assert page.inner_text("#kpi-dw-value") == "512 B/s"

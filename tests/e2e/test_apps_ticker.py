@@ -31,7 +31,7 @@ def _open(context: Any, url: str) -> Any:
     page.wait_for_function(
         "() => window.livedash && ['ticker-watchlist', 'ticker-tape', 'ticker-candles-ACME']"
         ".every(id => id in window.livedash.widgets)",
-        timeout=20_000,
+        timeout=45_000,
     )
     return page
 
@@ -55,24 +55,26 @@ def test_watchlist_chart_and_tape_update_at_the_feed_rate(
     rows = page.locator("#ticker-watchlist-body tr")
     page.wait_for_function(
         f"() => document.querySelectorAll('#ticker-watchlist-body tr').length === {len(symbols)}",
-        timeout=20_000,
+        timeout=45_000,
     )
-    assert [r.split("\t")[0] for r in rows.all_inner_texts()] == list(symbols)
-    first = page.inner_text("#ticker-watchlist-body")
+    symbol_cells = page.locator("#ticker-watchlist-body tr td:first-child")
+    assert symbol_cells.all_text_contents() == list(symbols)
+    assert rows.count() == len(symbols)
+    first = page.text_content("#ticker-watchlist-body")
     page.wait_for_function(
-        "t => document.querySelector('#ticker-watchlist-body').innerText !== t",
+        "t => document.querySelector('#ticker-watchlist-body').textContent !== t",
         arg=first,
-        timeout=10_000,
+        timeout=30_000,
     )
     # A changed price flashes its cell (green up, red down).
     page.wait_for_selector(
-        "#ticker-watchlist-body td[class*='livedash-flash-']", state="attached", timeout=10_000
+        "#ticker-watchlist-body td[class*='livedash-flash-']", state="attached", timeout=30_000
     )
     # Candles: one per second, growing; the volume bars follow.
     page.wait_for_function(
         "() => (document.querySelector('#ticker-candles-ACME .js-plotly-plot')"
         "?.data?.[0]?.close || []).length >= 3",
-        timeout=20_000,
+        timeout=45_000,
     )
     assert (
         page.evaluate(
@@ -82,13 +84,13 @@ def test_watchlist_chart_and_tape_update_at_the_feed_rate(
         >= 3
     )
     page.wait_for_function(
-        "() => document.querySelectorAll('#ticker-tape-body tr').length === 12", timeout=10_000
+        "() => document.querySelectorAll('#ticker-tape-body tr').length === 12", timeout=30_000
     )
     # End to end: every tick reaches the browser; >= 50 per second of publish time.
     page.wait_for_function(
         "() => window.__ticks.length > 2 && "
         "window.__ticks[window.__ticks.length - 1][0] - window.__ticks[0][0] >= 3",
-        timeout=20_000,
+        timeout=45_000,
     )
     ticks: list[list[float]] = page.evaluate("() => window.__ticks")
     span = ticks[-1][0] - ticks[0][0]
@@ -103,11 +105,11 @@ def test_picking_a_symbol_shows_its_candles(
     page = _open(context, server.url)
     page.click("#ticker-symbol")
     page.click(".dash-dropdown-option >> text=NOVA")
-    page.wait_for_selector("#ticker-candles-NOVA", timeout=15_000)
+    page.wait_for_selector("#ticker-candles-NOVA", timeout=30_000)
     page.wait_for_function(
         "() => (document.querySelector('#ticker-candles-NOVA .js-plotly-plot')"
         "?.data?.[0]?.close || []).length >= 2",
-        timeout=20_000,
+        timeout=45_000,
     )
     assert page.locator("#ticker-candles-ACME").count() == 0
 
@@ -129,10 +131,10 @@ def test_ticks_published_over_http_reach_the_watchlist_and_candles(
         assert response.status == 200
     page.wait_for_function(
         "() => [...document.querySelectorAll('#ticker-watchlist-body tr')]"
-        ".some(tr => tr.innerText.startsWith('ZZZ\\t42.50\\t'))",
-        timeout=15_000,
+        ".some(tr => tr.cells[0].textContent === 'ZZZ' && tr.cells[1].textContent === '42.50')",
+        timeout=30_000,
     )
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 30
     while not hub.history(ticker.candle_stream("ZZZ"), 1) and time.monotonic() < deadline:
         time.sleep(0.1)  # the desk closes the candle once its second is over
     (candle,) = hub.history(ticker.candle_stream("ZZZ"), 1)

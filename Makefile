@@ -24,7 +24,7 @@ run: $(VENV)/.run-deps
 
 ## docs: build the documentation site into site/ (strict: a broken link or reference fails)
 docs: $(VENV)/.test-deps
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 system-deps:
 	./scripts/ensure-system-deps.sh

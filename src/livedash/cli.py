@@ -56,6 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="push: livedash event stream (default); poll: the classic dcc.Interval recipe",
     )
     _add_token_option(run)
+    run.add_argument(
+        "--mqtt",
+        metavar="TOPIC",
+        default=None,
+        help="monitor only: take the host samples from this MQTT topic (wildcards allowed; "
+        "each message a JSON sample like the one psutil gives) instead of this machine",
+    )
+    run.add_argument(
+        "--mqtt-broker",
+        metavar="HOST:PORT",
+        default="127.0.0.1:1883",
+        help="the MQTT broker for --mqtt (default: 127.0.0.1:1883)",
+    )
     add_serve_parser(commands)
     return parser
 
@@ -176,7 +189,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(args)
-        app = create(args.app, AppOptions(store=args.store, transport=args.transport))
+        options = AppOptions(
+            store=args.store,
+            transport=args.transport,
+            mqtt=args.mqtt,
+            mqtt_broker=args.mqtt_broker,
+        )
+        app = create(args.app, options)
         _secure(app, args.host, args.token)
     except LivedashError as exc:
         print(f"livedash: error: {exc}", file=sys.stderr)

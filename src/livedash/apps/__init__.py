@@ -25,6 +25,10 @@ class AppOptions:
 
     store: str = "sqlite:///livedash.db"
     transport: str = "push"
+    #: MQTT topic filter that feeds the monitor instead of this host's psutil (``--mqtt``)
+    mqtt: str | None = None
+    #: ``host:port`` of the MQTT broker (``--mqtt-broker``)
+    mqtt_broker: str = "127.0.0.1:1883"
 
 
 def create(name: str, options: AppOptions) -> Any:
@@ -35,4 +39,6 @@ def create(name: str, options: AppOptions) -> Any:
     module = APPS.get(name)
     if module is None:
         raise ConfigError(f"unknown app {name!r}; choose one of: {', '.join(sorted(APPS))}")
+    if options.mqtt is not None and name != "monitor":
+        raise ConfigError(f"--mqtt feeds the monitor app only, not {name!r}; run: monitor --mqtt")
     return importlib.import_module(module).create_app(options)

@@ -2,7 +2,8 @@
 
 One producer samples psutil once per second and publishes one ``monitor`` event; every
 graph, tile and table on every open tab is fed from that stream, so the cost on the server
-does not grow with the number of viewers.
+does not grow with the number of viewers. ``livedash run monitor --mqtt hosts/web1/metrics``
+takes the samples from an MQTT topic instead (another host's agent publishing them).
 """
 
 from __future__ import annotations
@@ -153,24 +154,32 @@ def layout() -> html.Div:
     )
 
 
-def register(app: Dash, hub: Hub) -> None:
-    """Add the sampler to ``hub``: one psutil sample per second for every viewer."""
+def register(app: Dash, hub: Hub, mqtt: str | None = None, broker: str = "127.0.0.1:1883") -> None:
+    """Add the sampler to ``hub``: one psutil sample per second for every viewer, or, with
+    ``mqtt`` (a topic filter), every sample published on that topic at ``broker``."""
     del app  # the monitor needs no callbacks; every update is pushed
+    # A day of samples: the graphs' time windows go back 24 hours.
+    hub.stream(STREAM, max_events=86_400)
+    if mqtt is not None:
+        from livedash.sources.mqtt import MQTTSource
+
+        host, _, port = broker.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"--mqtt-broker must be HOST:PORT, got {broker!r}")
+        hub.add_source(MQTTSource({mqtt: STREAM}, host=host, port=int(port), name="monitor.mqtt"))
+        return
     sampler = SystemSampler()
 
     @hub.every(PERIOD, stream=STREAM)
     def monitor() -> dict[str, Any]:
         return sampler.sample()
 
-    # Keep a little more than the graphs show, so a reload gets a full window.
-    hub.stream(STREAM, max_events=WINDOW * 2)
 
-
-def create_push_app(hub: Hub) -> Dash:
-    """The monitor on its own, publishing through ``hub``."""
+def create_push_app(hub: Hub, mqtt: str | None = None, broker: str = "127.0.0.1:1883") -> Dash:
+    """The monitor on its own, publishing through ``hub`` (fed from ``mqtt`` if given)."""
     app = Dash(__name__, title="livedash · monitor")
     app.layout = layout()
-    register(app, hub)
+    register(app, hub, mqtt, broker)
     hub.init_app(app)
     return app
 
@@ -179,4 +188,4 @@ def create_app(options: AppOptions) -> Dash:
     """Factory used by ``livedash run monitor``."""
     if options.transport != "push":
         raise ConfigError("the monitor app only runs on push; drop --transport poll")
-    return create_push_app(Hub(options.store))
+    return create_push_app(Hub(options.store), options.mqtt, options.mqtt_broker)

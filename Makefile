@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 APP    ?= gallery
 
-.PHONY: run test lint typecheck bench bench-quick clean system-deps docs
+.PHONY: run test lint typecheck bench bench-quick soak clean system-deps docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ bench: $(VENV)/.bench-deps system-deps
 ## bench-quick: the same, fewer tabs and shorter windows (<3 min)
 bench-quick: $(VENV)/.bench-deps system-deps
 	$(BIN)/python -m bench.run --quick $(ARGS)
+
+## soak: 30 min at 1,000 events/s with 100 SSE clients; delivered/published, RSS, reconnects
+## (ARGS="--minutes 3" for a short run; not part of `make test`)
+soak: $(VENV)/.test-deps
+	$(BIN)/python -m bench.soak $(ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

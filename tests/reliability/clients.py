@@ -3,6 +3,7 @@ and a client in another process."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import struct
@@ -59,7 +60,13 @@ class StreamClient(SSEClient):
     receive buffer before connecting, so the kernel neither grows it nor advertises a larger
     window)."""
 
-    def __init__(self, port: int, path: str, rcvbuf: int | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        path: str,
+        rcvbuf: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.sock = socket.socket()
         if rcvbuf is not None:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -67,7 +74,7 @@ class StreamClient(SSEClient):
         self.sock.connect(("127.0.0.1", port))
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         self.conn.sock = self.sock
-        self.conn.request("GET", path)
+        self.conn.request("GET", path, headers=headers or {})
         self.response = self.conn.getresponse()
         self.last_id = None
 
@@ -135,3 +142,63 @@ class ClientProcesses:
             proc.wait(timeout=30)
             if proc.stdout:
                 proc.stdout.close()
+
+
+class ResumingReader(threading.Thread):
+    """A headless tab: follows ``stream`` and, whenever its connection drops or fails,
+    reconnects with ``Last-Event-ID`` as a browser's EventSource does. Records every seq
+    received until the :data:`DONE` event."""
+
+    def __init__(self, port: int, stream: str, *, retry: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.port, self.stream, self.retry = port, stream, retry
+        self.seqs: list[int] = []
+        self.reconnects = 0
+        self.statuses: list[str] = []
+        self.last_id: str | None = None
+        #: the local port of the current connection (to tell which server process holds it)
+        self.local_port = 0
+        self.done = threading.Event()
+        self.stop = threading.Event()
+        self.connected = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        while not (self.done.is_set() or self.stop.is_set()):
+            # A dropped or refused connection is what this client exists to survive.
+            with contextlib.suppress(OSError, http.client.HTTPException, ValueError):
+                self._follow()
+            if not (self.done.is_set() or self.stop.is_set()):
+                self.reconnects += 1
+                self.stop.wait(self.retry)
+
+    def _follow(self) -> None:
+        headers = {"Last-Event-ID": self.last_id} if self.last_id else {}
+        client = StreamClient(self.port, f"/livedash/events?stream={self.stream}", None, headers)
+        self.local_port = client.sock.getsockname()[1]
+        try:
+            if client.response.status != 200:
+                return
+            for msg in client:
+                if msg.id is not None:
+                    self.last_id = msg.id
+                if msg.event == "status":
+                    self.statuses.append(msg.json()["store"])
+                if msg.event != "message":
+                    continue
+                self.connected.set()
+                for _stream, seq, _ts, data in msg.json():
+                    self.seqs.append(seq)
+                    if data == DONE:
+                        self.done.set()
+                        return
+        finally:
+            client.close()
+
+    def finish(self, timeout: float = 90) -> list[int]:
+        """Wait for the :data:`DONE` event; the seqs received."""
+        finished = self.done.wait(timeout)
+        self.stop.set()
+        self.join(30)
+        assert finished, f"no DONE after {len(self.seqs)} events"
+        return self.seqs

@@ -1,4 +1,4 @@
-"""Fixtures for the feature tests: an MQTT broker."""
+"""Fixtures for the feature tests: an MQTT broker, and our own redis-server."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
+from tests.redis_server import redis_server, redis_url
+
+__all__ = ["mqtt_broker", "redis_server", "redis_url"]
 
 SHARED_BROKER = ("127.0.0.1", 1883)
 

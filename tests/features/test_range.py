@@ -18,12 +18,19 @@ from dash import Dash, html
 from livedash import Hub
 from livedash.downsample import downsample_indices
 from livedash.stores import MemoryStore, Retention, SQLiteStore, Store
+from livedash.stores.redis import RedisStore
 from tests.conftest import LiveServer
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    s: Store = MemoryStore() if request.param == "memory" else SQLiteStore(str(tmp_path / "r.db"))
+    s: Store
+    if request.param == "memory":
+        s = MemoryStore()
+    elif request.param == "sqlite":
+        s = SQLiteStore(str(tmp_path / "r.db"))
+    else:  # our own redis-server, database emptied (tests/redis_server.py)
+        s = RedisStore(request.getfixturevalue("redis_url"))
     yield s
     s.close()
 
@@ -108,6 +115,15 @@ def test_short_series_come_back_whole_and_bad_arguments_are_refused() -> None:
 
 
 # -- the route -------------------------------------------------------------------------------
+KINDS = ["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)]
+
+
+def _url(request: pytest.FixtureRequest, kind: str, tmp_path: Path) -> str:
+    if kind == "redis":
+        return str(request.getfixturevalue("redis_url"))
+    return "memory://" if kind == "memory" else f"sqlite:///{tmp_path / 'store.db'}"
+
+
 def _serve(hub: Hub, live_server: Callable[[Any], LiveServer]) -> LiveServer:
     app = Dash(__name__)
     app.layout = html.Div("x")
@@ -128,14 +144,15 @@ def _status(url: str) -> tuple[int, Any]:
         return exc.code, json.loads(exc.read())
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_range_route_downsamples_a_day_to_2000_points_per_trace(
     hub_factory: Callable[..., Hub],
     live_server: Callable[[Any], LiveServer],
     kind: str,
     tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
-    hub = hub_factory("memory://" if kind == "memory" else f"sqlite:///{tmp_path / 'day.db'}")
+    hub = hub_factory(_url(request, kind, tmp_path))
     now = time.time()
     n = 86_400
     rnd = random.Random(7)
@@ -209,14 +226,15 @@ def test_range_route_explains_bad_requests(
     assert needle in body["error"]
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_range_traces_skip_values_that_are_not_numbers(
     hub_factory: Callable[..., Hub],
     live_server: Callable[[Any], LiveServer],
     kind: str,
     tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
-    hub = hub_factory("memory://" if kind == "memory" else f"sqlite:///{tmp_path / 'n.db'}")
+    hub = hub_factory(_url(request, kind, tmp_path))
     server = _serve(hub, live_server)
     values: list[Any] = [1, 2.5, True, "7", None, {"x": 1}, [3], -4]
     for i, v in enumerate(values):

@@ -71,7 +71,7 @@ class SQLiteStore:
         #: writes begun by this store object (counted before COMMIT), to tell them apart from
         #: other processes' commits, which both change data_version
         self._local_writes = 0
-        self._foreign_at = time.monotonic()  # assume other writers until proven quiet
+        self._foreign_at = float("-inf")  # quiet until another process commits
         self._last_age_prune: dict[str, float] = {}
         try:
             conn = self._conn()

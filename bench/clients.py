@@ -106,12 +106,15 @@ async def read_headers(reader: asyncio.StreamReader) -> dict[str, str]:
     return headers
 
 
-async def sse_client(port: int, client: Client, ready: asyncio.Event, stream: str) -> None:
+async def sse_client(
+    port: int, client: Client, ready: asyncio.Event, stream: str, gzip: bool = True
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         writer.write(
             f"GET /livedash/events?stream={stream} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            "Accept: text/event-stream\r\nAccept-Encoding: gzip\r\n\r\n".encode()
+            f"Accept: text/event-stream\r\nAccept-Encoding: {'gzip' if gzip else 'identity'}"
+            "\r\n\r\n".encode()
         )
         headers = await asyncio.wait_for(read_headers(reader), CONNECT_TIMEOUT)
         decoder = ChunkedGzipSSE(headers.get("content-encoding") == "gzip")
@@ -235,7 +238,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         ready = asyncio.Event()
         async with gate:  # connect a bounded number at a time, like a crowd arriving
             if args.kind == "livedash":
-                task = asyncio.create_task(sse_client(args.port, client, ready, args.stream))
+                task = asyncio.create_task(
+                    sse_client(args.port, client, ready, args.stream, not args.no_gzip)
+                )
             elif args.kind == "dashws":
                 task = asyncio.create_task(ws_client(args.port, client, ready, output))
             else:
@@ -299,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ramp-timeout", type=float, default=60, help="longest connect phase")
     parser.add_argument("--concurrency", type=int, default=64, help="connects in flight")
     parser.add_argument("--stream", default="seed")
+    parser.add_argument("--no-gzip", action="store_true", help="livedash: ask for identity")
     parser.add_argument("--count-only", action="store_true", help="count, keep no times")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)

@@ -248,9 +248,12 @@ class CountingProxy:
         except OSError:
             writer.close()
             return
-        await asyncio.gather(
-            self._pipe(reader, up_writer, down=False), self._pipe(up_reader, writer, down=True)
-        )
+        # Cancelled at close(): end quietly (asyncio 3.11 logs a cancelled handler task).
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(
+                self._pipe(reader, up_writer, down=False),
+                self._pipe(up_reader, writer, down=True),
+            )
 
     def snapshot(self) -> tuple[int, int]:
         return self.up, self.down
@@ -259,10 +262,15 @@ class CountingProxy:
         async def shutdown() -> None:
             if self._server is not None:
                 self._server.close()
+            pipes = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in pipes:
+                task.cancel()
+            await asyncio.gather(*pipes, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        self._loop.close()
 
 
 # ---- headless clients -----------------------------------------------------------------------
@@ -277,6 +285,7 @@ def run_clients(
     stream: str = "seed",
     on_connected: Any = None,
     count_only: bool = False,
+    extra: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Run ``n`` headless clients in their own process for ``seconds`` after they connect.
 
@@ -303,6 +312,7 @@ def run_clients(
     ]
     if count_only:
         cmd.append("--count-only")
+    cmd += list(extra)
     proc = subprocess.Popen(
         cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )

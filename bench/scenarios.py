@@ -31,6 +31,9 @@ from bench.harness import (
     wait_until,
 )
 
+#: Workers of `livedash serve` where many connections are held (the machine has 2 cores).
+SERVE_WORKERS = 2
+
 
 @dataclass
 class Config:
@@ -42,6 +45,8 @@ class Config:
     #: latency samples (ms) per (contender, tabs), for the chart
     samples: dict[str, dict[int, list[float]]] = field(default_factory=dict)
     log: Any = print
+    #: length of the memory soak (default: 600 s full, 25 s quick)
+    soak_seconds: float | None = None
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
@@ -78,7 +83,9 @@ def latency_and_cpu(cfg: Config) -> list[dict[str, Any]]:
     """Real Chromium tabs at 1 update/s: latency, changes never shown, server CPU per tab;
     then the same numbers of headless clients, to separate the server from the browser."""
     counts = [1, 10] if cfg.quick else [1, 10, 50]
-    window = 10.0 if cfg.quick else 20.0
+    window = 5.0 if cfg.quick else 15.0
+    headless_counts = [10] if cfg.quick else counts
+    headless_window = 4.0 if cfg.quick else 10.0
     tabs: dict[str, dict[str, Any]] = {k: {} for k in CONTENDERS}
     headless: dict[str, dict[str, Any]] = {k: {} for k in CONTENDERS}
     for kind in CONTENDERS:
@@ -87,7 +94,7 @@ def latency_and_cpu(cfg: Config) -> list[dict[str, Any]]:
             for n in counts:
                 cfg.log(f"  latency: {kind}, {n} tab(s)")
                 context = cfg.browser.open_tabs(server.url, n, timeout=120)
-                time.sleep(2.0)  # let every tab settle after loading
+                time.sleep(1.0 if cfg.quick else 2.0)  # let every tab settle after loading
                 cpu = CpuWindow(server)
                 time.sleep(window)
                 w = cpu.close()
@@ -105,16 +112,20 @@ def latency_and_cpu(cfg: Config) -> list[dict[str, Any]]:
                     "machine_busy_pct": w["machine_busy_pct"],
                     "hidden_tabs": hidden,
                 }
-            for n in counts:
+            for n in headless_counts:
                 cfg.log(f"  delivery: {kind}, {n} headless client(s)")
                 marks: dict[str, float] = {}
 
                 def start(marks: dict[str, float] = marks, server: Server = server) -> None:
                     cpu = CpuWindow(server)
-                    timer = threading.Timer(window - 0.5, lambda: marks.update(cpu.close()))
+                    timer = threading.Timer(
+                        headless_window - 0.5, lambda: marks.update(cpu.close())
+                    )
                     timer.start()
 
-                r = run_clients(kind, server.port, n, window, cfg.workdir, on_connected=start)
+                r = run_clients(
+                    kind, server.port, n, headless_window, cfg.workdir, on_connected=start
+                )
                 wait_until(lambda marks=marks: "cpu_s" in marks, 10, "the CPU window")  # type: ignore[misc]
                 d = delivery(r["clients"], server.publishes(), r["t_start"], r["t_end"])
                 headless[kind][str(n)] = {
@@ -189,7 +200,7 @@ def latency_and_cpu(cfg: Config) -> list[dict[str, Any]]:
 # ---- 3: bytes per update on the wire --------------------------------------------------------
 def bytes_per_update(cfg: Config) -> dict[str, Any]:
     """One Chromium tab through a byte-counting TCP proxy: TCP payload per update, both ways."""
-    window = 10.0 if cfg.quick else 20.0
+    window = 4.0 if cfg.quick else 15.0
     results: dict[str, dict[str, Any]] = {"text": {}, "graph": {}}
     for mode in ("text", "graph"):
         for kind in CONTENDERS:
@@ -200,7 +211,7 @@ def bytes_per_update(cfg: Config) -> dict[str, Any]:
                 context = cfg.browser.open_tabs(
                     f"http://127.0.0.1:{proxy.port}/", 1, graph=mode == "graph", timeout=120
                 )
-                time.sleep(4.0)  # history and first paints are not steady-state traffic
+                time.sleep(2.5)  # history and first paints are not steady-state traffic
                 up0, down0 = proxy.snapshot()
                 t0 = time.time()
                 time.sleep(window)
@@ -255,14 +266,15 @@ def bytes_per_update(cfg: Config) -> dict[str, Any]:
 def clients_held(cfg: Config) -> dict[str, Any]:
     """Open streams stepped up (headless clients in their own process), 1 update/s to all:
     the highest step with p99 delivery <= 250 ms, every client connected and nothing lost."""
-    steps = [100, 250, 500, 1000] if cfg.quick else [100, 250, 500, 1000, 2000, 4000]
-    window = 6.0 if cfg.quick else 10.0
+    steps = [100, 500] if cfg.quick else [100, 250, 500, 1000, 2000, 4000]
+    window = 4.0 if cfg.quick else 10.0
     results: dict[str, dict[str, Any]] = {}
     for kind in CONTENDERS:
         results[kind] = {"held": 0, "steps": {}}
         for n in steps:
             cfg.log(f"  clients held: {kind}, {n}")
-            server = Server(kind, cfg.workdir)
+            workers = SERVE_WORKERS if kind == "livedash" else 0
+            server = Server(kind, cfg.workdir, serve_workers=workers)
             try:
                 time.sleep(1.0)
                 rss0 = server.rss()
@@ -311,6 +323,10 @@ def clients_held(cfg: Config) -> dict[str, Any]:
         "inputs": {
             "steps": steps,
             "window_s": window,
+            "livedash_server": f"`livedash serve` (gunicorn, {SERVE_WORKERS} gevent workers, "
+            "SQLite store)",
+            "dashws_server": "uvicorn, one process (Dash's fastapi backend)",
+            "poll_server": "werkzeug threaded dev server",
             "clients": "headless, asyncio in a separate process; livedash: one SSE stream each "
             "(gzip); Dash WebSocket: one socket + persistent callback each; recipe: one "
             "POST /_dash-update-component per second each",
@@ -342,7 +358,7 @@ def _redis_store_available() -> str | None:
 
 def throughput(cfg: Config) -> dict[str, Any]:
     """Events/s published on one Hub and fanned out to 10 subscribers, per store."""
-    seconds = 3.0 if cfg.quick else 8.0
+    seconds = 1.5 if cfg.quick else 5.0
     stores: dict[str, Any] = {}
     tmp = Path(tempfile.mkdtemp(prefix="livedash-tp-", dir=cfg.workdir))
     redis_proc = None
@@ -416,9 +432,10 @@ def throughput(cfg: Config) -> dict[str, Any]:
 # ---- 6: memory over time --------------------------------------------------------------------
 def memory_over_time(cfg: Config) -> dict[str, Any]:
     """All three servers side by side for the soak, each at 200 events/s with 20 headless
-    clients; RSS sampled throughout. (Side by side so that the soak fits the run's budget;
-    memory, not latency, is measured here.)"""
-    seconds = 45.0 if cfg.quick else 600.0
+    clients; RSS sampled throughout. Side by side, and alongside the bytes scenario (whose
+    figures do not depend on CPU), so that the soak fits the run's budget: memory, not
+    latency, is measured here."""
+    seconds = cfg.soak_seconds or (25.0 if cfg.quick else 600.0)
     rate, n = 200.0, 20
     sample_every = 2.0 if cfg.quick else 5.0
     servers = {k: Server(k, cfg.workdir, rate=rate, max_seconds=seconds + 300) for k in CONTENDERS}
@@ -451,7 +468,7 @@ def memory_over_time(cfg: Config) -> dict[str, Any]:
     try:
         for kind, server in servers.items():
             rss = series[kind]
-            warm = max(10.0, 0.2 * seconds)
+            warm = min(60.0, max(8.0, 0.2 * seconds))
             after = [m for t, m in rss if t >= warm]
             base = after[0] if after else None
             tail = after[-max(1, len(after) // 10) :]
@@ -479,7 +496,7 @@ def memory_over_time(cfg: Config) -> dict[str, Any]:
             "seconds": seconds,
             "events_per_s": rate,
             "clients": n,
-            "warmup_s": max(10.0, 0.2 * seconds),
+            "warmup_s": min(60.0, max(8.0, 0.2 * seconds)),
             "sample_every_s": sample_every,
             "note": "the three servers run side by side; each has its own clients",
         },

@@ -23,6 +23,7 @@ import json
 import math
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -399,6 +400,7 @@ def drive(args: argparse.Namespace) -> int:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
     hist: dict[int, int] = {}
     for s in stats:
         for ms, count in s.latency_ms.items():

@@ -103,12 +103,14 @@ class EventStream:
                     continue
                 if status:
                     yield control("status", {"store": status})
-                fresh = self._advance(events)
+                fresh, gap = self._advance(events)
                 if fresh:
                     self.hub.stats.delivered(fresh)
                     yield message(fresh, self.cursor)
-                elif not status:
+                elif not status and not gap:
                     yield ":\n\n"
+                if gap:
+                    synced = False  # _catch_up fills the gap from the store, or resets
         finally:
             self.hub.stats.connection_closed()
             self.hub.unsubscribe(self.sub)
@@ -155,13 +157,20 @@ class EventStream:
                 self.hub.stats.delivered(events)
                 yield message(events, self.cursor)
 
-    def _advance(self, events: list[Event]) -> list[Event]:
-        fresh = []
+    def _advance(self, events: list[Event]) -> tuple[list[Event], bool]:
+        """The events newer than the cursor, up to the first gap; and whether there was one.
+
+        A gap means the fan-out read past events this client never got (it fell behind by
+        more than the stream's retention): relaying the rest would lose them silently."""
+        fresh: list[Event] = []
         for event in events:
-            if event.seq > self.cursor.get(event.stream, 0):
+            seen = self.cursor.get(event.stream, 0)
+            if event.seq > seen + 1:
+                return fresh, True
+            if event.seq == seen + 1:
                 self.cursor[event.stream] = event.seq
                 fresh.append(event)
-        return fresh
+        return fresh, False
 
 
 #: gzip with a 4 KiB window and memLevel 4: each open stream keeps its own compressor, and

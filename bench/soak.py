@@ -53,7 +53,10 @@ class ClientStats:
     """What one headless client saw."""
 
     received: int = 0
+    #: events skipped without being told: data loss
     missing: int = 0
+    #: events skipped after a ``reset`` (the client fell behind the retention and was told)
+    skipped_after_reset: int = 0
     duplicates: int = 0
     reconnects: int = 0
     resets: int = 0
@@ -74,6 +77,7 @@ class Client(threading.Thread):
         self.cursor = f"{STREAM}:{start_seq}"
         self.stop_event = stop
         self.stats = ClientStats()
+        self.reset_to: int | None = None
 
     def run(self) -> None:
         first = True
@@ -122,6 +126,7 @@ class Client(threading.Thread):
                 kind = line[7:]
         if kind == "reset":
             self.stats.resets += 1
+            self.reset_to = int(json.loads(data)["seq"])
         if kind != "message" or not data:
             return
         now = time.time()
@@ -130,7 +135,11 @@ class Client(threading.Thread):
             if seq < self.expected:
                 self.stats.duplicates += 1
                 continue
-            self.stats.missing += seq - self.expected
+            if self.reset_to is not None and seq == self.reset_to:
+                self.stats.skipped_after_reset += seq - self.expected
+            else:
+                self.stats.missing += seq - self.expected
+            self.reset_to = None
             self.expected = seq + 1
             self.stats.received += 1
             ms = min(60_000, int((now - ts) * 1000))
@@ -426,6 +435,7 @@ def drive(args: argparse.Namespace) -> int:
         else 0.0,
         "clients_complete": sum(1 for s in stats if s.done and s.missing == 0),
         "missing": sum(s.missing for s in stats),
+        "skipped_after_reset": sum(s.skipped_after_reset for s in stats),
         "duplicates": sum(s.duplicates for s in stats),
         "reconnects": sum(s.reconnects for s in stats),
         "resets": sum(s.resets for s in stats),
@@ -465,6 +475,7 @@ def print_report(r: dict[str, Any], path: Path) -> None:
             f"{r['delivered_over_published']:.6f}  ({r['delivered']:,} deliveries)",
         ),
         ("missing / duplicates", f"{r['missing']} / {r['duplicates']}"),
+        ("skipped after a reset", f"{r['skipped_after_reset']:,}"),
         ("clients complete", f"{r['clients_complete']} of {r['clients']}"),
         ("reconnects / resets", f"{r['reconnects']} / {r['resets']}"),
         ("latency p50/p99/max", f"{lat['p50']} / {lat['p99']} / {lat['max']} ms"),

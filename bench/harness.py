@@ -445,19 +445,23 @@ class Browser:
         """A fresh context with ``n`` tabs on ``url``, each showing a live value."""
         context = self.browser.new_context()
         context.add_init_script(RECORDER)
-        pages = []
-        for _ in range(n):
-            page = context.new_page()
-            page.goto(url, timeout=timeout * 1000)
-            pages.append(page)
-        for page in pages:
-            if graph:
-                page.wait_for_selector(".js-plotly-plot .main-svg", timeout=timeout * 1000)
-            else:
-                page.wait_for_function(
-                    "() => window.__bench && window.__bench.got.length > 0",
-                    timeout=timeout * 1000,
-                )
+        try:
+            pages = []
+            for _ in range(n):
+                page = context.new_page()
+                page.goto(url, timeout=timeout * 1000)
+                pages.append(page)
+            for page in pages:
+                if graph:
+                    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=timeout * 1000)
+                else:
+                    page.wait_for_function(
+                        "() => window.__bench && window.__bench.got.length > 0",
+                        timeout=timeout * 1000,
+                    )
+        except Exception:
+            context.close()
+            raise
         return context
 
     @staticmethod

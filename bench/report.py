@@ -55,7 +55,10 @@ def table(scenarios: list[dict[str, Any]]) -> str:
             rows.append(
                 [n]
                 + [
-                    _f(s["results"]["browser_tabs"][k][n]["cpu_s_per_tab_min"], "{:.4f}")
+                    _f(
+                        s["results"]["browser_tabs"][k].get(n, {}).get("cpu_s_per_tab_min"),
+                        "{:.4f}",
+                    )
                     for k in CONTENDERS
                 ]
                 + [_f(s["ratios"][n]["poll/livedash"], "{:.0f}x")]
@@ -85,6 +88,16 @@ def table(scenarios: list[dict[str, Any]]) -> str:
             )
         out += ["**Bytes per update on the wire (TCP payload, both directions, one tab)**", ""]
         out += _table(["update", *heads], rows)
+        rows = [
+            [label]
+            + [
+                _f(s["results"][mode][k].get("server_cpu_s_per_tab_min"), "{:.4f}")
+                for k in CONTENDERS
+            ]
+            for mode, label in (("text", "text page"), ("graph", "1,000-point graph"))
+        ]
+        out += ["**Server CPU seconds per minute, one tab (same runs)**", ""]
+        out += _table(["page", *heads], rows)
     if "clients_held" in by:
         s = by["clients_held"]
         rows = []

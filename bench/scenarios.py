@@ -93,7 +93,12 @@ def latency_and_cpu(cfg: Config) -> list[dict[str, Any]]:
         try:
             for n in counts:
                 cfg.log(f"  latency: {kind}, {n} tab(s)")
-                context = cfg.browser.open_tabs(server.url, n, timeout=120)
+                try:
+                    context = cfg.browser.open_tabs(server.url, n, timeout=120)
+                except Exception as exc:  # a step that cannot load is a finding, not a crash
+                    cfg.log(f"  latency: {kind}, {n} tab(s) did not load: {exc}")
+                    tabs[kind][str(n)] = {"error": f"tabs did not load: {str(exc)[:300]}"}
+                    continue
                 time.sleep(1.0 if cfg.quick else 2.0)  # let every tab settle after loading
                 cpu = CpuWindow(server)
                 time.sleep(window)
@@ -213,10 +218,12 @@ def bytes_per_update(cfg: Config) -> dict[str, Any]:
                 )
                 time.sleep(2.5)  # history and first paints are not steady-state traffic
                 up0, down0 = proxy.snapshot()
+                cpu = CpuWindow(server)
                 t0 = time.time()
                 time.sleep(window)
                 up1, down1 = proxy.snapshot()
                 t1 = time.time()
+                w = cpu.close()
                 stats = context.pages[0].evaluate(
                     "() => window.livedash ? window.livedash.stats : null"
                 )
@@ -229,6 +236,7 @@ def bytes_per_update(cfg: Config) -> dict[str, Any]:
                     "bytes_per_update": round((down1 - down0 + up1 - up0) / max(updates, 1), 1),
                     "down_per_update": round((down1 - down0) / max(updates, 1), 1),
                     "connections_opened": proxy.connections,
+                    "server_cpu_s_per_tab_min": round(w["cpu_s"] / (w["seconds"] / 60), 4),
                     "client_stats": stats,
                 }
             finally:

@@ -159,6 +159,13 @@ def _serve(args: argparse.Namespace) -> int:
     if args.token is not None:
         TransportConfig(token=args.token)
         os.environ["LIVEDASH_TOKEN"] = args.token
+    if token is None:
+        log.info(
+            "livedash: ingest is OPEN: POST /livedash/publish accepts events from anyone who "
+            "can reach %s (this machine only) unless the app sets a token; set --token or "
+            "LIVEDASH_TOKEN to require one",
+            args.host,
+        )
     options = ServeOptions(
         app=args.app,
         store=args.store,

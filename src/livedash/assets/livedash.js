@@ -198,9 +198,30 @@
       clearTimeout(guard);
       schedule();
     };
-    // Landed when Plotly has redrawn; the timer only guards against a lost event.
-    var guard = setTimeout(done, 2000);
-    if (gd.once) gd.once('plotly_afterplot', done);
+    // Landed when the graph's first trace ends with this batch's last x. An afterplot of some
+    // other redraw, or the timer of a renderer slowed down for seconds, is not proof: sending
+    // the next extendData before this one is applied makes dcc.Graph apply both again
+    // (duplicate points). Where x values repeat, the afterplot and the timer must do.
+    var lastX = xs[xs.length - 1];
+    var before = gd.data && gd.data[0] && gd.data[0].x;
+    var distinct = !(before && before.length && before[before.length - 1] === lastX);
+    var landed = function () {
+      var x = gd.data && gd.data[0] && gd.data[0].x;
+      return !distinct || !!(x && x.length && x[x.length - 1] === lastX);
+    };
+    var waits = 0;
+    var guard = null;
+    var check = function () {
+      if (!self.inflight) return;
+      // 15 x 2 s: a lost extendData must not stall the graph for ever.
+      if (landed() || waits > 15) { done(); return; }
+      waits += 1;
+      clearTimeout(guard);
+      guard = setTimeout(check, 2000);
+      if (gd.once) gd.once('plotly_afterplot', check);
+    };
+    guard = setTimeout(check, 2000);
+    if (gd.once) gd.once('plotly_afterplot', check);
     window.dash_clientside.set_props(spec.target, {extendData: [update, indices, this.limit(batch)]});
     api.stats.extends += 1;
     api.stats.applied += batch.length;

@@ -27,7 +27,8 @@ class RedisServer:
     """One ``redis-server`` process bound to 127.0.0.1 with its data in ``directory``.
 
     ``appendonly=True`` persists every write (AOF, fsync before each reply), so a restart
-    (even after SIGKILL) keeps the data; without it a restart starts empty, like a Redis that lost its memory."""
+    (even after SIGKILL) keeps the data; without it a restart starts empty, like a Redis
+    that lost its memory."""
 
     def __init__(self, directory: Path, *, appendonly: bool = False, port: int | None = None):
         binary = shutil.which("redis-server")

@@ -94,7 +94,9 @@ class SQLiteStore:
             # connection closed; kept in a list, every request leaked one (its page cache and
             # file descriptors: the soak benchmark grew by 170 MiB a minute).
             handle = _Handle(conn)
-            weakref.finalize(handle, conn.close)
+            # Not at interpreter exit: a daemon thread (a producer) may still be using it,
+            # and closing a connection under a running query crashes the process.
+            weakref.finalize(handle, conn.close).atexit = False
             self._local.handle = handle
             with self._conns_lock:
                 self._all_conns.add(handle)

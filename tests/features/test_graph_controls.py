@@ -61,25 +61,32 @@ def test_window_selector_shows_the_right_span_and_keeps_streaming(
     context: Any, hub_factory: Callable[..., Hub], live_server: Callable[[Any], LiveServer]
 ) -> None:
     hub = hub_factory()
-    _seed(hub, "w", 600)
+    newest = _seed(hub, "w", 600)
     server = live_server(_app(hub, LiveGraph("w", y="v", window=50, id="g")))
     page = context.new_page()
     page.goto(server.url)
     page.wait_for_function(f"() => {Y}.length === 50", timeout=30_000)
     assert page.get_attribute("button[data-span='points']", "aria-pressed") == "true"
 
-    for label, span, lo, hi in [("1m", 60, 55, 60.5), ("5m", 300, 295, 300.5)]:
+    for label, span in [("1m", 60), ("5m", 300)]:
+        clicked = time.time()
         page.click(f"button[data-span='{span}']")
         _wait_loaded(page, str(span))
         assert page.get_attribute(f"button[data-span='{span}']", "aria-pressed") == "true"
         assert page.inner_text(f"button[data-span='{span}']") == label
+        # The server cut the window at its own clock when it answered: span seconds back.
+        since = page.evaluate(f"{W}.lastLoad.since")
+        assert clicked - span - 1 <= since <= time.time() - span + 1
+        # The graph shows exactly the seeded points from there on (one per second).
+        shown = [i for i in range(600) if newest - 599 + i >= since]
+        assert page.evaluate(f"{W}.lastLoad.count") == len(shown) > 0
         extent = page.evaluate(EXTENT)
-        assert lo <= extent <= hi, f"{label}: plotted span {extent:.1f} s"
+        assert extent == pytest.approx(len(shown) - 1, abs=0.01), f"{label}: {extent:.2f} s"
     # The 24 h window holds all ten minutes; nothing to downsample.
     page.click("button[data-span='86400']")
     _wait_loaded(page, "86400")
     assert page.evaluate(f"{Y}.length") == 600
-    assert 598 <= page.evaluate(EXTENT) <= 600
+    assert page.evaluate(EXTENT) == pytest.approx(599, abs=0.01)
     # Live points keep arriving in a time window.
     hub.publish("w", {"v": 1234.5})
     page.wait_for_function(f"() => {Y}[{Y}.length - 1] === 1234.5", timeout=30_000)
@@ -94,7 +101,7 @@ def test_a_day_at_one_event_per_second_is_downsampled_and_keeps_its_spike(
     context: Any, hub_factory: Callable[..., Hub], live_server: Callable[[Any], LiveServer]
 ) -> None:
     hub = hub_factory()
-    _seed(hub, "day", 86_400, spike_at=43_210)
+    newest = _seed(hub, "day", 86_400, spike_at=43_210)
     server = live_server(_app(hub, LiveGraph("day", y="v", window=100, id="g")))
     page = context.new_page()
     page.goto(server.url)
@@ -102,12 +109,12 @@ def test_a_day_at_one_event_per_second_is_downsampled_and_keeps_its_spike(
     page.click("button[data-span='86400']")
     _wait_loaded(page, "86400")
     load = page.evaluate(f"{W}.lastLoad")
-    assert 86_390 <= load["count"] <= 86_400  # the window moves with the clock
-    print("24h window load", load)
+    # The window is the last 24 h by the server's clock when it answered.
+    assert load["count"] == sum(1 for i in range(86_400) if newest - 86_399 + i >= load["since"])
     n = page.evaluate(f"{Y}.length")
     assert 1000 < n <= 2000
     assert page.evaluate(f"Math.max(...{Y})") == 500.0  # MinMax keeps the spike
-    assert 86_000 <= page.evaluate(EXTENT) <= 86_400
+    assert 86_000 <= page.evaluate(EXTENT) <= 86_399.01
 
 
 def test_pause_freezes_the_view_and_resume_draws_everything_in_one_batch(

@@ -81,8 +81,11 @@
   };
   Graph.prototype.clear = function () {
     this.held = [];
-    this.traceTs = null;
     Base.prototype.clear.call(this);
+    // The stream was reset (retention dropped events this tab never saw): in a time window,
+    // read the window again rather than append to an emptied one.
+    if (this.span !== null && this.mode === 'live') { this.traceTs = null; this.load(); }
+    else this.traceTs = null;
   };
   Graph.prototype.limit = function (batch) {
     if (this.span === null || this.mode !== 'live' || !this.traceTs) return this.spec.window;
@@ -104,10 +107,40 @@
     this.mount();
     if (this.mode === 'replay') return this.replayTick();
     if (this.mode !== 'live') return;
+    if (this.span !== null) return this.extend();
     return Base.prototype.flush.call(this);
   };
+  // In a time window or a replay the figure is ours (set with Plotly.react), so points are
+  // appended with Plotly.extendTraces and its promise: one call in flight, and "landed"
+  // means landed, with no redraw event to mistake for it. The live view of the newest N
+  // points keeps GraphWidget's set_props(extendData) path.
+  Graph.prototype.extend = function () {
+    if (this.inflight || !this.pending.length) return;
+    var gd = this.plot();
+    if (!gd) return false;
+    var batch = this.pending;
+    this.pending = [];
+    var spec = this.spec;
+    var xs = batch.map(function (e) { return api.xValue(spec.x, e); });
+    var update = {
+      x: spec.y.map(function () { return xs; }),
+      y: spec.y.map(function (field) {
+        return batch.map(function (e) { var v = api.lookup(e, field); return v === undefined ? null : v; });
+      })
+    };
+    var indices = spec.y.map(function (_, i) { return i; });
+    var self = this;
+    this.inflight = true;
+    var done = function () { self.inflight = false; api.schedule(); };
+    window.Plotly.extendTraces(gd, update, indices, this.limit(batch)).then(done, done);
+    api.stats.extends += 1;
+    api.stats.applied += batch.length;
+    if (api.onApply) batch.forEach(function (e) { api.onApply(self, e); });
+  };
 
-  // Replace the figure (window loads, replay start); the next extend waits until it is drawn.
+  // Replace the whole figure (window loads, replay start) with Plotly.react on the plot, as
+  // GraphWidget.clear restyles it: the next extendData waits for its promise (inflight), so
+  // no extend ever runs against a half-replaced figure.
   Graph.prototype.setFigure = function (traces) {
     var gd = this.plot();
     if (!gd) return false;
@@ -120,21 +153,17 @@
     var data = gd.data.map(function (trace, i) {
       return Object.assign({}, trace, {x: traces[i] ? traces[i].x : [], y: traces[i] ? traces[i].y : []});
     });
-    this.awaitPlot(gd);
-    window.dash_clientside.set_props(this.spec.target, {figure: {data: data, layout: layout}});
-    return true;
-  };
-  Graph.prototype.awaitPlot = function (gd) {
     var self = this;
     this.inflight = true;
-    var done = function () {
-      if (!self.inflight) return;
-      self.inflight = false;
-      clearTimeout(guard);
-      api.schedule();
-    };
-    var guard = setTimeout(done, 2000);
-    if (gd.once) gd.once('plotly_afterplot', done);
+    var done = function () { self.inflight = false; api.schedule(); };
+    window.Plotly.react(gd, data, layout).then(done, done);
+    return true;
+  };
+  // Run fn once the plot exists and no extend or redraw of ours is in flight.
+  Graph.prototype.whenIdle = function (fn) {
+    var self = this;
+    if (this.plot() && !this.inflight) fn();
+    else setTimeout(function () { self.whenIdle(fn); }, 30);
   };
 
   // ---- windows -------------------------------------------------------------------------
@@ -173,7 +202,10 @@
   Graph.prototype.finishLoad = function (body, started) {
     var self = this;
     var spec = this.spec;
-    if (!this.plot()) { setTimeout(function () { self.finishLoad(body, started); }, 50); return; }
+    if (!this.plot() || this.inflight) {
+      setTimeout(function () { if (self.mode === 'loading') self.finishLoad(body, started); }, 30);
+      return;
+    }
     var after;
     if (this.span === null) {
       var events = mergeBySeq(body.events, []);
@@ -196,7 +228,8 @@
     this.held = [];
     this.pending = this.span === null ? mergeBySeq(this.pending, newer).slice(-spec.window) : newer;
     this.mode = 'live';
-    this.lastLoad = {span: this.span, ms: performance.now() - started, count: body.count,
+    this.pauseReason = null;
+    this.lastLoad = {span: this.span, ms: performance.now() - started, count: body.count, since: body.since,
       points: body.traces ? body.traces.map(function (t) { return t.x.length; }) : null};
     this.status();
     api.schedule();
@@ -215,7 +248,12 @@
     if (this.mode !== 'paused') return;
     var gd = this.plot();
     if (gd && this.pauseReason === 'zoom') {
-      window.Plotly.relayout(gd, {'xaxis.autorange': true, 'yaxis.autorange': true});
+      // Back to autoscale first; an extendData sent while the relayout is still running
+      // is lost, so the batch waits for it (inflight) like it waits for a redraw.
+      var self = this;
+      this.inflight = true;
+      var done = function () { self.inflight = false; api.schedule(); };
+      window.Plotly.relayout(gd, {'xaxis.autorange': true, 'yaxis.autorange': true}).then(done, done);
     }
     if (this.heldLost) { this.load(); return; }
     // Everything that arrived while paused is drawn in one extendData.
@@ -250,22 +288,25 @@
     };
     return page(0).then(function (all) {
       if (!all || self.loading !== token) return;
-      self.traceTs = null;
-      if (!self.setFigure([])) throw new Error('graph not ready');
-      var first = all.length ? all[0][2] : since;
-      self.replay = {
-        events: all, next: 0, speed: speed, since: since, until: until,
-        // The clock starts at the first event: no waiting through silence before it.
-        start: Math.max(since, first), base: 0, startedAt: performance.now(), playing: true,
-        clock: Math.max(since, first), done: false
-      };
-      self.mode = 'replay';
-      self.status();
-      api.schedule();
+      self.whenIdle(function () { if (self.loading === token) self.playFrom(all, since, until, speed); });
     }).catch(function (err) {
       console.error('livedash: replay failed', err);
       if (self.loading === token) self.load();
     });
+  };
+  Graph.prototype.playFrom = function (all, since, until, speed) {
+    this.traceTs = null;
+    this.setFigure([]);
+    var first = all.length ? all[0][2] : since;
+    this.replay = {
+      events: all, next: 0, speed: speed, since: since, until: until,
+      // The clock starts at the first event: no waiting through silence before it.
+      start: Math.max(since, first), base: 0, startedAt: performance.now(), playing: true,
+      clock: Math.max(since, first), done: false
+    };
+    this.mode = 'replay';
+    this.status();
+    api.schedule();
   };
   Graph.prototype.replayClock = function () {
     var r = this.replay;
@@ -302,7 +343,7 @@
       r.done = true;
       r.playing = false;
     }
-    var result = Base.prototype.flush.call(this);
+    var result = this.extend();
     if (r.playing) setTimeout(api.schedule, 16); // keep the clock moving
     this.status();
     return result;

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import statistics
@@ -99,6 +100,7 @@ def main() -> None:
         points = [len(t["x"]) for t in body["traces"]]
         print(f"GET /livedash/range (2 traces -> {points})  {summary(http_ms)}")
         print(f"browser click '24h' -> drawn          {summary(browser(base, args.runs))}")
+        print(f"load average (1, 5, 15 min): {os.getloadavg()}")
     finally:
         server.shutdown()
         thread.join(timeout=10)

@@ -280,6 +280,16 @@ def cpu_seconds(proc: psutil.Process) -> float:
     return total
 
 
+def server_notes(log: Path, limit: int = 40) -> list[str]:
+    """What the server logged besides its access log (worker timeouts, errors)."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    notes = [line for line in lines if '"GET /' not in line and '"POST /' not in line]
+    return notes[:limit]
+
+
 def percentile(hist: dict[int, int], q: float) -> int:
     total = sum(hist.values())
     if not total:
@@ -409,6 +419,7 @@ def drive(args: argparse.Namespace) -> int:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+        notes = server_notes(db.with_suffix(".log"))
         shutil.rmtree(tmp, ignore_errors=True)
     hist: dict[int, int] = {}
     for s in stats:
@@ -451,6 +462,9 @@ def drive(args: argparse.Namespace) -> int:
             "peak": round(max([rss_start, *(s["server_rss"] for s in samples)]) / 2**20, 1),
         },
         "server_cpu_s": round(cpu_used, 1),
+        "load_average": [round(x, 1) for x in os.getloadavg()],
+        "cpus": os.cpu_count(),
+        "server_log": notes,
         "samples": samples,
     }
     out_path = args.out or RESULTS / f"soak-{datetime.now():%Y%m%d-%H%M%S}.json"
@@ -481,11 +495,15 @@ def print_report(r: dict[str, Any], path: Path) -> None:
         ("latency p50/p99/max", f"{lat['p50']} / {lat['p99']} / {lat['max']} ms"),
         ("server RSS start/end/peak", f"{rss_['start']} / {rss_['end']} / {rss_['peak']} MiB"),
         ("server CPU", f"{r['server_cpu_s']} s"),
+        ("machine", f"{r['cpus']} CPUs, load average {r['load_average']}"),
     ]
     width = max(len(k) for k, _ in rows)
     print()
     for key, value in rows:
         print(f"{key:<{width}}  {value}")
+    trouble = [n for n in r["server_log"] if "Traceback" in n or "ERROR" in n or "CRITICAL" in n]
+    for line in trouble[:10]:
+        print(f"server: {line}")
     print(f"\nsaved {path}")
 
 

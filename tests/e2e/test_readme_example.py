@@ -53,7 +53,7 @@ def test_readme_example_goes_live(context: Any, tmp_path: Path) -> None:
         page.goto(url)
         page.wait_for_function(
             "() => /^Temperature: \\d+\\.\\d\\d °C$/"
-            ".test(document.querySelector('#temp').textContent)",
+            ".test(document.querySelector('#temp')?.textContent ?? '')",
             timeout=30_000,
         )
         page.wait_for_function(

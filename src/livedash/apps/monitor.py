@@ -14,7 +14,8 @@ from typing import Any
 import psutil
 from dash import Dash, html
 
-from livedash import Hub, LiveGraph, LiveIndicator, LiveTable
+from livedash import Hub, LiveAlerts, LiveGraph, LiveIndicator, LiveTable
+from livedash.alerts import AlertRule, Alerts
 from livedash.apps import AppOptions
 from livedash.errors import ConfigError
 from livedash.sources.system import SystemSampler
@@ -23,6 +24,12 @@ STREAM = "monitor"
 #: Samples per second, and how many the graphs keep (5 minutes).
 PERIOD = 1.0
 WINDOW = 300
+
+#: Evaluated on the server, once per deployment; shown by the LiveAlerts banner.
+ALERT_RULES = [
+    AlertRule.parse(STREAM, "cpu > 90 for 10 s", name="High CPU", severity="critical"),
+    AlertRule.parse(STREAM, "mem > 90 for 30 s", name="Memory nearly full"),
+]
 
 _PERCENT_AXIS = {"yaxis": {"range": [0, 100], "ticksuffix": "%"}}
 _RATE_AXIS = {"yaxis": {"tickformat": "~s", "ticksuffix": "B/s", "rangemode": "tozero"}}
@@ -121,6 +128,7 @@ def layout() -> html.Div:
                 ],
                 className="ld-page-header",
             ),
+            LiveAlerts(id="monitor-alerts"),
             kpis,
             html.Div(
                 [
@@ -160,6 +168,7 @@ def register(app: Dash, hub: Hub, mqtt: str | None = None, broker: str = "127.0.
     del app  # the monitor needs no callbacks; every update is pushed
     # A day of samples: the graphs' time windows go back 24 hours.
     hub.stream(STREAM, max_events=86_400)
+    hub.add_source(Alerts(ALERT_RULES))
     if mqtt is not None:
         from livedash.sources.mqtt import MQTTSource
 

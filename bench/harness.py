@@ -72,6 +72,7 @@ class Server:
         store: str | None = None,
         max_seconds: float = 1200,
         serve_workers: int = 0,
+        nice: int = 0,
     ) -> None:
         self.kind = kind
         self.port = free_port()
@@ -121,7 +122,12 @@ class Server:
         self.log_path.touch()
         self._out = open(self.out_path, "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=self._out, stderr=subprocess.STDOUT
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=(lambda: os.nice(nice)) if nice else None,
         )
         self.ps = psutil.Process(self.proc.pid)
         try:
@@ -286,6 +292,7 @@ def run_clients(
     on_connected: Any = None,
     count_only: bool = False,
     extra: Sequence[str] = (),
+    nice: int = 0,
 ) -> dict[str, Any]:
     """Run ``n`` headless clients in their own process for ``seconds`` after they connect.
 
@@ -314,7 +321,12 @@ def run_clients(
         cmd.append("--count-only")
     cmd += list(extra)
     proc = subprocess.Popen(
-        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        cmd,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=(lambda: os.nice(nice)) if nice else None,
     )
     during = None
     assert proc.stdout is not None

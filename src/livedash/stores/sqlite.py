@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL,
 #: How often a waiting reader checks the file for commits made by other processes.
 #: Commits from this process wake it at once.
 CROSS_PROCESS_POLL = 0.02
-#: ... but only while another process has committed in the last FOREIGN_QUIET seconds; a
+#: ... but only while another process's events arrived in the last FOREIGN_QUIET seconds; a
 #: process alone on its file checks this rarely. Each check wakes the fan-out thread, and at
 #: 50 wake-ups a second that was 80% of a single-process server's CPU at 1 event/s.
 IDLE_POLL = 0.25
@@ -68,10 +68,7 @@ class SQLiteStore:
         self._changed = threading.Condition()
         self._generation = 0
         self._interrupted = False
-        #: writes begun by this store object (counted before COMMIT), to tell them apart from
-        #: other processes' commits, which both change data_version
-        self._local_writes = 0
-        self._foreign_at = float("-inf")  # quiet until another process commits
+        self._foreign_at = float("-inf")  # quiet until another process's events arrive
         self._last_age_prune: dict[str, float] = {}
         try:
             conn = self._conn()
@@ -112,7 +109,6 @@ class SQLiteStore:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            self._local_writes += 1
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite write to {self.path!r} failed: {exc}") from exc
@@ -250,13 +246,19 @@ class SQLiteStore:
 
     def wait(self, cursor: Cursor, timeout: float, limit: int = 1000) -> list[Event]:
         deadline = time.monotonic() + timeout
+        by_version = False
         while True:
             # data_version changes when another connection (this process or another) commits.
-            writes = self._local_writes
             version = self._data_version()
             with self._changed:
                 generation = self._generation
             found = [e for s, seq in cursor.items() for e in self.read(s, seq, limit)]
+            if found and by_version:
+                # Events that came with no in-process append (those bump the generation and
+                # wake us at once): another process writes this file, keep checking often.
+                # (Lease renewals also move data_version but bring no events.)
+                self._foreign_at = time.monotonic()
+            by_version = False
             with self._changed:
                 if found or self._interrupted:
                     self._interrupted = False
@@ -269,8 +271,7 @@ class SQLiteStore:
                     poll = CROSS_PROCESS_POLL if recent else IDLE_POLL
                     if not self._changed.wait(min(remaining, poll)):
                         if self._data_version() != version:
-                            if self._local_writes == writes:
-                                self._foreign_at = time.monotonic()
+                            by_version = True
                             break
                         remaining = deadline - time.monotonic()
                         if remaining <= 0:

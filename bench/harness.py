@@ -87,6 +87,13 @@ class Server:
                 raise ValueError("only livedash has `livedash serve`")
             self.ctl_path = None
             env.update(BENCH_MODE=mode, BENCH_RATE=str(rate), BENCH_LOG=str(self.log_path))
+            if store is None:
+                # Create the file first: two workers opening a new SQLite file at once can
+                # fail with "database is locked" while switching it to WAL.
+                from livedash.stores.sqlite import SQLiteStore
+
+                store = f"sqlite:///{workdir}/{tag}.db"
+                SQLiteStore(f"{workdir}/{tag}.db").close()
             cmd = [
                 str(Path(sys.executable).with_name("livedash")),
                 "serve",
@@ -94,7 +101,7 @@ class Server:
                 "--workers",
                 str(serve_workers),
                 "--store",
-                store or f"sqlite:///{workdir}/{tag}.db",
+                store,
                 "--port",
                 str(self.port),
             ]

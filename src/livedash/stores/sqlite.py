@@ -70,12 +70,21 @@ class SQLiteStore:
         self._interrupted = False
         self._foreign_at = float("-inf")  # quiet until another process's events arrive
         self._last_age_prune: dict[str, float] = {}
-        try:
-            conn = self._conn()
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open SQLite store at {path!r}: {exc}") from exc
+        # Several workers may open a new file at once; switching to WAL ignores the busy
+        # timeout, so a "database is locked" here is retried for a while.
+        deadline = time.monotonic() + 30.0
+        while True:
+            try:
+                conn = self._conn()
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.executescript(_SCHEMA)
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise StoreError(f"cannot open SQLite store at {path!r}: {exc}") from exc
+                time.sleep(0.05)
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open SQLite store at {path!r}: {exc}") from exc
 
     def _conn(self) -> sqlite3.Connection:
         handle: _Handle | None = getattr(self._local, "handle", None)

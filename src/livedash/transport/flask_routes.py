@@ -19,7 +19,8 @@ from livedash.transport.metrics import CONTENT_TYPE, hub_registry, render
 from livedash.transport.params import BadRequest, StreamRequest, parse_float, parse_stream_request
 from livedash.transport.poll import MAX_WAIT, poll
 from livedash.transport.range import parse_range_request, read_range
-from livedash.transport.sse import EventStream, gzip_chunks
+from livedash.transport.sse import EventStream
+from livedash.transport.wire import gzip_chunks
 
 ASSETS = Path(livedash.__file__).parent / "assets"
 

@@ -10,7 +10,8 @@ from livedash.events import format_cursor
 from livedash.fanout import Overflow
 from livedash.hub import Hub
 from livedash.transport.params import StreamRequest
-from livedash.transport.sse import BATCH_LIMIT, wire
+from livedash.transport.sse import BATCH_LIMIT
+from livedash.transport.wire import wire
 
 #: Longest a long-poll request may wait for new events.
 MAX_WAIT = 25.0

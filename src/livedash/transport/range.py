@@ -34,7 +34,7 @@ from livedash.errors import PublishError
 from livedash.events import Event, validate_stream_name
 from livedash.hub import Hub
 from livedash.transport.params import BadRequest, parse_float
-from livedash.transport.sse import wire
+from livedash.transport.wire import wire
 
 #: Most events one downsampled window reads from the store (a week at one event per second
 #: is 604,800); a larger window is answered from its oldest events with ``truncated: true``.

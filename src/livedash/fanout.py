@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from livedash.errors import StoreError
 from livedash.events import Event
@@ -47,40 +47,44 @@ class Subscription:
         self.closed = False
         #: how many times this subscription overflowed (for metrics and tests)
         self.overflows = 0
+        self._waker: Callable[[], None] | None = None
 
     def offer(self, event: Event) -> None:
         """Queue ``event`` (called by the fan-out thread)."""
         with self._cond:
             if self._overflowed:
                 return
+            was_ready = self._ready()
             if len(self._queue) >= self.maxsize:
                 self._queue.clear()
                 self._overflowed = True
                 self.overflows += 1
             else:
                 self._queue.append(event)
-            self._cond.notify()
+            self._notify(was_ready)
 
     def resync(self) -> None:
         """Make the reader drop its queue and catch up from the store (raises :class:`Resync`
         from :meth:`get`)."""
         with self._cond:
+            was_ready = self._ready()
             self._queue.clear()
             self._resync = True
-            self._cond.notify()
+            self._notify(was_ready)
 
     def set_status(self, status: str) -> None:
         """Tell the reader the store's state changed (``ok`` / ``degraded``)."""
         with self._cond:
+            was_ready = self._ready()
             self._status = status
-            self._cond.notify()
+            self._notify(was_ready)
 
     def get(self, timeout: float) -> tuple[list[Event], str | None]:
         """Every queued event and any new store status, waiting up to ``timeout`` seconds.
 
         Raises :class:`Overflow` when events were dropped since the last call."""
         with self._cond:
-            if not (self._queue or self._overflowed or self._resync or self._status or self.closed):
+            if not self._ready() and timeout > 0:
                 self._cond.wait(timeout)
             if self._overflowed:
                 self._overflowed = self._resync = False
@@ -93,6 +97,42 @@ class Subscription:
             status, self._status = self._status, None
             return events, status
 
+    def wait(self, timeout: float) -> bool:
+        """Block up to ``timeout`` seconds until :meth:`get` has something to return (events,
+        an overflow, a status) or the subscription is closed; True if it has."""
+        with self._cond:
+            if not self._ready():
+                self._cond.wait(timeout)
+            return self._ready()
+
+    @property
+    def ready(self) -> bool:
+        """True when :meth:`get` would return at once with something to report."""
+        with self._cond:
+            return self._ready()
+
+    def set_waker(self, waker: Callable[[], None] | None) -> None:
+        """Call ``waker()`` whenever the subscription becomes ready (from the thread that made
+        it so, with the subscription's lock held: it must be quick and must not call back
+        into the subscription). An event loop passes ``lambda: loop.call_soon_threadsafe(...)``
+        to await events without a thread per subscriber. Called at once if already ready."""
+        with self._cond:
+            self._waker = waker
+            if waker is not None and self._ready():
+                waker()
+
+    def _ready(self) -> bool:
+        return bool(self._queue or self._overflowed or self._resync or self._status or self.closed)
+
+    def _notify(self, was_ready: bool) -> None:
+        self._cond.notify()
+        # Only on the transition: a burst of events wakes an event loop once, not per event.
+        if self._waker is not None and not was_ready:
+            try:
+                self._waker()
+            except Exception:  # a closed event loop must not break the publisher
+                log.debug("livedash: subscription waker failed", exc_info=True)
+
     def pending(self) -> int:
         """Events queued and not yet taken."""
         with self._cond:
@@ -101,8 +141,9 @@ class Subscription:
     def close(self) -> None:
         """Wake the reader; it should stop."""
         with self._cond:
+            was_ready = self._ready()
             self.closed = True
-            self._cond.notify()
+            self._notify(was_ready)
 
 
 class Fanout:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
+from dataclasses import dataclass
 
 from livedash.errors import StoreError
 from livedash.events import Cursor, Event, format_cursor
-from livedash.fanout import RETRY_MAX, RETRY_MIN, Overflow, Resync
+from livedash.fanout import RETRY_MAX, RETRY_MIN, Overflow, Resync, Subscription
 from livedash.hub import Hub
 from livedash.transport.params import StreamRequest
 from livedash.transport.wire import control, message
@@ -19,47 +20,98 @@ HEARTBEAT = 15.0
 BATCH_LIMIT = 1000
 
 
+@dataclass(frozen=True)
+class Wait:
+    """Step of an :class:`EventStream`: wait up to ``timeout`` seconds for its subscription
+    to have something (:meth:`~livedash.fanout.Subscription.wait`)."""
+
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """Step of an :class:`EventStream`: pause ``seconds`` (the store is down, retry later)."""
+
+    seconds: float
+
+
+class Blocking:
+    """Step of an :class:`EventStream`: the steps from here to the next :class:`Wait` or
+    :class:`Sleep` read the store, so an event loop should run them in a thread."""
+
+
+#: The one :class:`Blocking` marker.
+BLOCKING = Blocking()
+
+#: What :meth:`EventStream.steps` yields: a chunk of the body or where the driver must wait.
+Step = str | Wait | Sleep | Blocking
+
+
 class EventStream:
     """The body of one ``/livedash/events`` response.
 
     Order of work: subscribe first, then read history/catch-up from the store, then relay
     the subscription; per-stream seq filtering removes the overlap, so no event is missed
-    or sent twice."""
+    or sent twice.
+
+    :meth:`steps` holds the logic and names every wait as a step instead of blocking, so
+    the same stream runs on a thread (iterate it: :meth:`__iter__` blocks on each wait, for
+    WSGI) or on an event loop (:mod:`livedash.transport.asgi` awaits the waits)."""
 
     def __init__(self, hub: Hub, req: StreamRequest, heartbeat: float = HEARTBEAT) -> None:
         self.hub = hub
         self.req = req
         self.heartbeat = heartbeat
         self.cursor: Cursor = {}
+        self.sub: Subscription | None = None
 
     def __iter__(self) -> Iterator[str]:
+        steps = self.steps()
+        try:
+            for step in steps:
+                if isinstance(step, str):
+                    yield step
+                elif isinstance(step, Wait):
+                    assert self.sub is not None
+                    self.sub.wait(step.timeout)
+                elif isinstance(step, Sleep):
+                    time.sleep(step.seconds)
+        finally:
+            steps.close()  # unsubscribes, also when the server closes the response early
+
+    def steps(self) -> Generator[Step, None, None]:
+        """The body as chunks, interleaved with the waits between them (see :data:`Step`)."""
         yield "retry: 1000\n\n"
         # Subscribing inside the generator ties the subscription to the response's life.
         # With the store down the stream stays open and says so, rather than failing and
         # making the browser reconnect in a loop; it subscribes once the store is back.
         delay = RETRY_MIN
         while True:
+            yield BLOCKING
             try:
-                self.sub = self.hub.subscribe(self.req.streams)
+                sub = self.sub = self.hub.subscribe(self.req.streams)
                 break
             except StoreError:
                 yield control("status", {"store": "degraded"})
-                time.sleep(delay)
+                yield Sleep(delay)
                 delay = min(RETRY_MAX, delay * 2)
         self.hub.stats.connection_opened()
         try:
             if not self.hub.healthy:
                 yield control("status", {"store": "degraded"})
             started = synced = False
-            while not self.sub.closed:
+            while not sub.closed:
                 try:
                     if not started:
+                        yield BLOCKING
                         yield from self._start()
                         started = synced = True
                     elif not synced:
+                        yield BLOCKING
                         yield from self._catch_up(self.req.streams)
                         synced = True
-                    events, status = self.sub.get(self.heartbeat)
+                    yield Wait(self.heartbeat)
+                    events, status = sub.get(0)
                 except Resync:
                     synced = False  # a stream went backwards: _catch_up starts it over
                     continue
@@ -73,8 +125,9 @@ class EventStream:
                     # report it back (or a few seconds), then catch up from the cursor.
                     yield control("status", {"store": "degraded"})
                     synced = False
+                    yield Wait(RETRY_MAX)
                     try:
-                        _, status = self.sub.get(RETRY_MAX)
+                        _, status = sub.get(0)
                     except Overflow:
                         status = None
                     if status:
@@ -92,7 +145,7 @@ class EventStream:
                     synced = False  # _catch_up fills the gap from the store, or resets
         finally:
             self.hub.stats.connection_closed()
-            self.hub.unsubscribe(self.sub)
+            self.hub.unsubscribe(sub)
 
     def _start(self) -> Iterator[str]:
         # Streams already in self.cursor were started before a store failure interrupted this.

@@ -35,6 +35,10 @@ IDLE_POLL = 0.25
 FOREIGN_QUIET = 10.0
 #: max_age pruning runs at most this often per stream, to keep appends cheap.
 AGE_PRUNE_INTERVAL = 1.0
+#: Idle read connections kept for reuse. Reads borrow one per query rather than keeping one
+#: per thread: under gevent every open event stream is a greenlet, and a connection each cost
+#: ~110 KiB (SQLite's lookaside and page cache), two thirds of a stream's memory.
+READ_POOL = 4
 
 
 def _json_path(field: str) -> str:
@@ -70,6 +74,9 @@ class SQLiteStore:
         self._interrupted = False
         self._foreign_at = float("-inf")  # quiet until another process's events arrive
         self._last_age_prune: dict[str, float] = {}
+        self._pool: list[sqlite3.Connection] = []
+        self._pool_lock = threading.Lock()
+        self._closed = False
         # Several workers may open a new file at once; switching to WAL ignores the busy
         # timeout, so a "database is locked" here is retried for a while.
         deadline = time.monotonic() + 30.0
@@ -86,15 +93,40 @@ class SQLiteStore:
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot open SQLite store at {path!r}: {exc}") from exc
 
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+        )
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one read, borrowed from the pool (one thread at a time uses it)."""
+        with self._pool_lock:
+            if self._closed:
+                raise sqlite3.ProgrammingError("Cannot operate on a closed store.")
+            conn = self._pool.pop() if self._pool else None
+        if conn is None:
+            conn = self._open()
+        try:
+            yield conn
+        finally:
+            with self._pool_lock:
+                if not self._closed and len(self._pool) < READ_POOL:
+                    self._pool.append(conn)
+                    conn = None
+            if conn is not None:
+                conn.close()
+
     def _conn(self) -> sqlite3.Connection:
+        """This thread's connection, for writes and for :meth:`wait`'s data_version (which
+        compares one connection's view over time)."""
         handle: _Handle | None = getattr(self._local, "handle", None)
         if handle is None:
             # One connection per thread: sqlite3 connections must not be shared across threads.
-            conn = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn = self._open()
             # Servers run a thread (or greenlet) per request. The handle lives only in this
             # thread's local storage, so when the thread ends it is collected and its
             # connection closed; kept in a list, every request leaked one (its page cache and
@@ -170,7 +202,8 @@ class SQLiteStore:
 
     def _rows(self, sql: str, args: tuple[object, ...]) -> list[Event]:
         try:
-            rows = self._conn().execute(sql, args).fetchall()
+            with self._reading() as conn:
+                rows = conn.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite read from {self.path!r} failed: {exc}") from exc
         return [Event(s, q, t, json.loads(d)) for s, q, t, d in rows]
@@ -232,22 +265,23 @@ class SQLiteStore:
         args: list[object] = [p for path in paths for p in (path, path)]
         args += [stream, max(since_ts, self._cutoff(stream)), until, limit]
         try:
-            rows = (
-                self._conn()
-                .execute(
+            with self._reading() as conn:
+                rows = conn.execute(
                     f"SELECT seq, ts{picks} FROM events WHERE stream = ? AND ts >= ? "
                     "AND ts <= ? ORDER BY seq LIMIT ?",
                     args,
-                )
-                .fetchall()
-            )
+                ).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite read from {self.path!r} failed: {exc}") from exc
         columns = list(zip(*rows, strict=True)) if rows else [()] * (2 + len(paths))
         return list(columns[0]), list(columns[1]), [list(c) for c in columns[2:]]
 
     def head(self, stream: str) -> int:
-        row = self._conn().execute("SELECT head FROM streams WHERE name = ?", (stream,)).fetchone()
+        try:
+            with self._reading() as conn:
+                row = conn.execute("SELECT head FROM streams WHERE name = ?", (stream,)).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite read from {self.path!r} failed: {exc}") from exc
         return int(row[0]) if row else 0
 
     def _data_version(self) -> int:
@@ -305,6 +339,11 @@ class SQLiteStore:
 
     def close(self) -> None:
         self.interrupt()
+        with self._pool_lock:
+            self._closed = True
+            for conn in self._pool:
+                conn.close()
+            self._pool.clear()
         with self._conns_lock:
             for handle in list(self._all_conns):
                 handle.conn.close()

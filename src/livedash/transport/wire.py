@@ -11,8 +11,10 @@ from livedash.events import Cursor, Event, format_cursor
 
 
 def wire(events: Iterable[Event]) -> list[list[object]]:
-    """Events in the compact wire form ``[stream, seq, ts, data]``."""
-    return [[e.stream, e.seq, e.ts, e.data] for e in events]
+    """Events in the compact wire form ``[stream, seq, ts, data]``, ``ts`` in epoch seconds
+    to the millisecond: the browser's clock and a chart axis resolve no finer, and the three
+    digits dropped are the least compressible bytes of a small event."""
+    return [[e.stream, e.seq, round(e.ts, 3), e.data] for e in events]
 
 
 def dumps(obj: object) -> str:
@@ -38,12 +40,16 @@ GZIP_MEMLEVEL = 4
 
 
 def gzip_chunks(chunks: Iterable[str]) -> Iterator[bytes]:
-    """gzip-encode a stream, flushing after every chunk so each event leaves at once."""
+    """gzip-encode a stream, flushing after every chunk so each event leaves at once.
+
+    A partial flush ends the deflate block with a 10-bit empty block instead of a sync
+    flush's 5-byte stored one: the decoder still gets every byte of the message, and a small
+    event costs 3-4 bytes less."""
     compressor = zlib.compressobj(6, zlib.DEFLATED, GZIP_WBITS, GZIP_MEMLEVEL)
     iterator = iter(chunks)
     try:
         for chunk in iterator:
-            yield compressor.compress(chunk.encode("utf-8")) + compressor.flush(zlib.Z_SYNC_FLUSH)
+            yield compressor.compress(chunk.encode("utf-8")) + compressor.flush(zlib.Z_PARTIAL_FLUSH)
     finally:
         close = getattr(iterator, "close", None)
         if close is not None:

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from livedash.apps import APPS, AppOptions, create
@@ -108,10 +109,11 @@ def add_serve_parser(commands: Any) -> None:
 
     serve = commands.add_parser(
         "serve",
-        help="serve an app in production: gunicorn, several workers, a shared store",
-        description="Serve an app with gunicorn: N worker processes sharing one store (Redis "
-        "for several hosts, SQLite for one host); producers run once per deployment and every "
-        "worker pushes every stream to its own clients.",
+        help="serve an app in production: several workers, a shared store",
+        description="Serve an app in N worker processes sharing one store (Redis for several "
+        "hosts, SQLite for one host): gunicorn for apps on Dash's default Flask backend, "
+        "uvicorn for apps on its fastapi or quart backend. Producers run once per deployment "
+        "and every worker pushes every stream to its own clients.",
     )
     serve.add_argument(
         "app",
@@ -131,8 +133,8 @@ def add_serve_parser(commands: Any) -> None:
         "--worker-class",
         choices=WORKER_CLASSES,
         default="gevent",
-        help="gevent: thousands of open event streams per worker (default); gthread: one "
-        "thread per open stream",
+        help="Flask apps (gunicorn) only: gevent: thousands of open event streams per worker "
+        "(default); gthread: one thread per open stream",
     )
     serve.add_argument(
         "--connections",
@@ -150,7 +152,7 @@ def add_serve_parser(commands: Any) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from livedash.serve import ServeOptions, check, serve
+    from livedash.serve import ServeOptions, check, detect_backend, serve
     from livedash.transport import TransportConfig, check_binding
 
     # Workers build their apps after the exec; the environment is how the token reaches them.
@@ -177,16 +179,21 @@ def _serve(args: argparse.Namespace) -> int:
         connections=args.connections,
     )
     check(options)
+    # Flask apps go to gunicorn, fastapi/quart apps to uvicorn: ask the app which it is.
+    options = replace(options, backend=detect_backend(args.app, args.store))
+    check(options)
+    kind = f"{args.worker_class} gunicorn" if options.backend == "flask" else "uvicorn"
     log.info(
-        "livedash: serving %s with %d %s worker(s), store %s, on http://%s:%d/",
+        "livedash: serving %s (%s backend) with %d %s worker(s), store %s, on http://%s:%d/",
         args.app,
+        options.backend,
         args.workers,
-        args.worker_class,
+        kind,
         args.store,
         args.host,
         args.port,
     )
-    serve(options)  # replaces this process with gunicorn; returns only by raising
+    serve(options)  # replaces this process with the server; returns only by raising
 
 
 def main(argv: Sequence[str] | None = None) -> int:

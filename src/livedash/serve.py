@@ -1,7 +1,9 @@
 """Production serving: ``livedash serve APP --workers N --store URL``.
 
-Dash's default backend is Flask (WSGI), so the app runs under gunicorn. Each open event stream
-is a long-lived response; the worker class decides what one costs:
+The server follows the app's Dash backend (see :func:`detect_backend`):
+
+**Flask** (Dash's default, WSGI) runs under gunicorn. Each open event stream is a long-lived
+response; the worker class decides what one costs:
 
 - ``gevent`` (default): one greenlet per connection, thousands per worker for a few KiB each.
   gunicorn's gevent worker monkey-patches the standard library before it imports the app, so
@@ -9,8 +11,12 @@ is a long-lived response; the worker class decides what one costs:
 - ``gthread``: one OS thread per open connection, so a worker holds at most ``--threads``
   streams; kept for environments where gevent cannot be installed.
 
-The ``livedash`` process execs gunicorn, so the master has imported nothing of the app (gevent
-must patch before ``threading``/``socket`` users are imported) and signals reach gunicorn
+**fastapi / quart** (``dash.Dash(__name__, backend="fastapi")``, ASGI) run under uvicorn with
+``--workers N``: livedash's routes are ASGI middleware whose open event streams are coroutines
+awaiting their subscription, no thread each (:mod:`livedash.transport.asgi`).
+
+The ``livedash`` process execs the server, so the master has imported nothing of the app
+(gevent must patch before ``threading``/``socket`` users are imported) and signals reach it
 directly. Every worker builds its own app and :class:`~livedash.Hub`; producers run once per
 deployment thanks to the store's leases, and every worker fans events out to its own clients.
 """
@@ -20,6 +26,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import subprocess
 import sys
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -34,6 +41,10 @@ DEFAULT_CONNECTIONS = 10_000
 DEFAULT_THREADS = 100
 #: Seconds a stopping worker lets open streams run; clients reconnect and resume anyway.
 GRACEFUL_TIMEOUT = 5
+#: How uvicorn's workers learn which app to build (they import :func:`asgi_app` by name).
+APP_ENV, STORE_ENV = "LIVEDASH_SERVE_APP", "LIVEDASH_SERVE_STORE"
+#: Longest the backend probe may take to build the app (imports Dash, opens the store).
+PROBE_TIMEOUT = 120
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,8 @@ class ServeOptions:
     worker_class: str = "gevent"
     threads: int = DEFAULT_THREADS
     connections: int = DEFAULT_CONNECTIONS
+    #: the app's Dash backend: ``flask``, ``fastapi`` or ``quart`` (see :func:`detect_backend`)
+    backend: str = "flask"
 
 
 def check(options: ServeOptions) -> None:
@@ -71,11 +84,10 @@ def check(options: ServeOptions) -> None:
             f"memory:// is private to each process, so {options.workers} workers would each show "
             "their own data; use --store sqlite:///file.db (one host) or redis://host:port/db"
         )
-    missing = [
-        name
-        for name in ("gunicorn", "gevent" if options.worker_class == "gevent" else "")
-        if name and importlib.util.find_spec(name) is None
-    ]
+    needed: tuple[str, ...] = ("uvicorn",)
+    if options.backend == "flask":
+        needed = ("gunicorn", "gevent" if options.worker_class == "gevent" else "")
+    missing = [name for name in needed if name and importlib.util.find_spec(name) is None]
     if missing:
         raise ConfigError(
             f"livedash serve needs {' and '.join(missing)}: pip install 'livedash[serve]'"
@@ -109,10 +121,41 @@ def gunicorn_argv(options: ServeOptions) -> list[str]:
     return argv
 
 
+def uvicorn_argv(options: ServeOptions) -> list[str]:
+    """The uvicorn command line for ``options`` (run with this Python; the app to build is
+    in the environment, :data:`APP_ENV` and :data:`STORE_ENV`)."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "livedash.serve:asgi_app",
+        "--factory",
+        "--host",
+        options.host,
+        "--port",
+        str(options.port),
+        "--workers",
+        str(options.workers),
+        # Over this many open connections a worker answers 503; the client retries.
+        "--limit-concurrency",
+        str(options.connections),
+        "--timeout-graceful-shutdown",
+        str(GRACEFUL_TIMEOUT),
+        # An access line per request would log every reconnect of thousands of streams.
+        "--no-access-log",
+    ]
+
+
+def server_argv(options: ServeOptions) -> list[str]:
+    """The command that serves ``options``: gunicorn for Flask apps, uvicorn for ASGI ones."""
+    return gunicorn_argv(options) if options.backend == "flask" else uvicorn_argv(options)
+
+
 def serve(options: ServeOptions) -> NoReturn:
-    """Check ``options`` and replace this process with gunicorn."""
+    """Check ``options`` and replace this process with the server."""
     check(options)
-    argv = gunicorn_argv(options)
+    argv = server_argv(options)
+    os.environ[APP_ENV], os.environ[STORE_ENV] = options.app, options.store
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(argv[0], argv)
@@ -145,3 +188,61 @@ def _is_import_spec(spec: str) -> bool:
 def wsgi_app(spec: str, store: str) -> Any:
     """gunicorn's app factory: build the app in this worker and return its WSGI server."""
     return load_app(spec, store).server
+
+
+def asgi_app() -> Any:
+    """uvicorn's app factory: build the app named in the environment in this worker and
+    return its ASGI server (FastAPI or Quart)."""
+    spec, store = os.environ.get(APP_ENV), os.environ.get(STORE_ENV)
+    if not spec or not store:
+        raise ConfigError(f"set {APP_ENV} and {STORE_ENV}, or start with `livedash serve`")
+    return load_app(spec, store).server
+
+
+def detect_backend(spec: str, store: str) -> str:
+    """The Dash backend of the app ``spec`` names: ``flask``, ``fastapi`` or ``quart``.
+
+    The shipped apps are Flask apps. Any other app is built once in a throwaway process
+    (:func:`probe_backend`) with its hub's producers and sources held back, so the probe
+    neither publishes nor takes a producer lease; this process stays free of the app's
+    imports, as the gevent worker needs."""
+    from livedash.apps import APPS
+
+    if spec in APPS:
+        return "flask"
+    code = "import sys, livedash.serve as s; s.probe_backend(sys.argv[1], sys.argv[2])"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code, spec, store],
+            capture_output=True,
+            text=True,
+            timeout=PROBE_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        raise ConfigError(
+            f"building {spec!r} took over {PROBE_TIMEOUT} s; is the store up?"
+        ) from None
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        detail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ConfigError(f"cannot load app {spec!r}: {detail}")
+    return lines[-1]
+
+
+def probe_backend(spec: str, store: str) -> NoReturn:
+    """Build the app ``spec`` names without starting its hub, print its backend and exit
+    at once (the body of :func:`detect_backend`'s throwaway process)."""
+    from livedash.errors import LivedashError
+    from livedash.hub import Hub
+    from livedash.transport import backend_of
+
+    # This process only looks at the app: no producer may run here.
+    Hub.start = lambda self: None  # type: ignore[method-assign]
+    try:
+        backend = backend_of(load_app(spec, store))
+    except LivedashError as exc:
+        print(exc, file=sys.stderr, flush=True)
+        os._exit(2)
+    print(backend, flush=True)
+    # Skip interpreter shutdown: the half-built hub's threads and store need no goodbye.
+    os._exit(0)

@@ -7,8 +7,10 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import livedash
 from livedash.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -16,8 +18,13 @@ if TYPE_CHECKING:
 
 #: Largest accepted ``POST /livedash/publish`` body, in bytes (default of ``max_body``).
 MAX_BODY = 1024 * 1024
-#: Where :func:`mount` records each mounted config on the Flask server (``server.extensions``).
+#: Where :func:`mount` records each mounted config on the server (``server.extensions`` on
+#: Flask and Quart, ``server.state`` on FastAPI).
 EXTENSION_KEY = "livedash"
+#: The browser client's scripts and styles, served under ``{prefix}/static/``.
+ASSETS = Path(livedash.__file__).parent / "assets"
+#: Dash backends whose server is an ASGI app; livedash mounts there as ASGI middleware.
+ASGI_BACKENDS = ("fastapi", "quart")
 
 
 def _env_token() -> str | None:
@@ -129,12 +136,27 @@ def check_binding(host: str, token: str | None) -> None:
 
 def mounted_configs(app: Any) -> list[TransportConfig]:
     """The transport configs mounted on a Dash app (empty when livedash is not mounted)."""
-    extensions = getattr(getattr(app, "server", None), "extensions", None) or {}
-    return list(extensions.get(EXTENSION_KEY, {}).values())
+    server = getattr(app, "server", None)
+    extensions = getattr(server, "extensions", None)
+    if isinstance(extensions, dict):
+        found = extensions.get(EXTENSION_KEY) or {}
+    else:  # FastAPI keeps them in its state
+        found = getattr(getattr(server, "state", None), EXTENSION_KEY, None) or {}
+    return list(found.values())
+
+
+def backend_of(app: Any) -> str:
+    """The name of a Dash app's server backend: ``flask``, ``fastapi`` or ``quart``."""
+    backend = getattr(app, "backend", None)
+    kind = getattr(backend, "server_type", None)
+    if isinstance(kind, str):
+        return kind
+    return "flask"  # Dash before backends existed serves on Flask only
 
 
 def mount(app: Any, hub: Hub, config: TransportConfig | None = None) -> None:
-    """Add the livedash routes and browser client to ``app`` (a ``dash.Dash``)."""
+    """Add the livedash routes and browser client to ``app`` (a ``dash.Dash``), on any of
+    Dash's backends: Flask routes on ``flask``, ASGI middleware on ``fastapi`` and ``quart``."""
     config = config or TransportConfig()
     server = getattr(app, "server", None)
     try:
@@ -146,7 +168,29 @@ def mount(app: Any, hub: Hub, config: TransportConfig | None = None) -> None:
 
         mount_flask(app, server, hub, config)
         return
+    if backend_of(app) in ASGI_BACKENDS and server is not None:
+        from livedash.transport.asgi import mount_asgi
+
+        mount_asgi(app, server, hub, config)
+        return
     raise ConfigError(
-        f"livedash can mount on Dash's Flask backend only for now, got server "
-        f"{type(server).__name__!r}; create the app with dash.Dash(__name__) (backend='flask')"
+        f"livedash mounts on Dash's flask, fastapi and quart backends, got server "
+        f"{type(server).__name__!r}; create the app with dash.Dash(__name__) or "
+        "dash.Dash(__name__, backend='fastapi')"
+    )
+
+
+def add_client(app: Any, config: TransportConfig) -> None:
+    """Add the browser client's scripts and styles to ``app``'s pages (ASGI backends; the
+    Flask side does the same in :func:`~livedash.transport.flask_routes.mount_flask`)."""
+    version = livedash.__version__
+    script = app.get_relative_path(f"{config.prefix}/static/livedash.js")
+    base = app.get_relative_path(config.prefix)
+    app.config.external_scripts.append(f"{script}?v={version}&base={base}")
+    # Extra widget kinds live in assets/widget-*.js and register themselves with the client.
+    for extra in sorted(ASSETS.glob("widget-*.js")):
+        url = app.get_relative_path(f"{config.prefix}/static/{extra.name}")
+        app.config.external_scripts.append(f"{url}?v={version}")
+    app.config.external_stylesheets.append(
+        app.get_relative_path(f"{config.prefix}/static/livedash.css") + f"?v={version}"
     )

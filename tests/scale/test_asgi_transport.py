@@ -1,0 +1,275 @@
+"""The transport contract on Dash's fastapi backend, over a real uvicorn: the ASGI middleware
+answers like the Flask routes (order, resume, gzip, refusals, polls), and an open event stream
+holds no thread."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from dash import Dash, html
+
+from livedash import Hub, TransportConfig
+from livedash.events import Event
+from livedash.fanout import Subscription
+from livedash.transport import mounted_configs
+from tests.scale.uvicorn_server import UvicornServer, uvicorn_server
+from tests.sse_client import SSEClient
+
+__all__ = ["uvicorn_server"]
+
+Serve = Callable[[Any], UvicornServer]
+#: Longest wait for a condition the server must reach (a loaded 2-core machine is slow).
+DEADLINE = 30.0
+
+
+def _app(hub: Hub, compress: bool = False, **config: Any) -> Dash:
+    app = Dash(__name__, backend="fastapi", compress=compress)
+    app.layout = html.Div("x")
+    hub.init_app(app, TransportConfig(**config))
+    return app
+
+
+def _until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting until {what}")
+        time.sleep(0.02)
+
+
+def _collect(client: SSEClient, stream: str, until_seq: int) -> list[int]:
+    seqs: list[int] = []
+    for msg in client:
+        if msg.event != "message":
+            continue
+        for s, seq, _ts, _data in msg.json():
+            assert s == stream
+            seqs.append(seq)
+        if seqs and seqs[-1] >= until_seq:
+            return seqs
+    raise AssertionError(f"stream ended after {seqs[-5:]}")
+
+
+def _request(
+    url: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], Any]:
+    req = urllib.request.Request(url, data=body, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=DEADLINE) as r:
+            return r.status, dict(r.headers), json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), json.loads(exc.read())
+
+
+def test_mounts_as_middleware_and_records_its_config(hub_factory: Callable[..., Hub]) -> None:
+    app = _app(hub_factory(), prefix="/live")
+    assert [c.prefix for c in mounted_configs(app)] == ["/live"]
+    scripts = [s for s in app.config.external_scripts if isinstance(s, str)]
+    assert any(s.startswith("/live/static/livedash.js?") for s in scripts)
+
+
+def test_burst_of_1000_arrives_in_order_none_missing(
+    hub_factory: Callable[..., Hub], uvicorn_server: Serve
+) -> None:
+    hub = hub_factory()
+    server = uvicorn_server(_app(hub))
+    client = SSEClient(server.port, "/livedash/events?stream=burst")
+    try:
+        assert client.response.getheader("Content-Type") == "text/event-stream; charset=utf-8"
+        assert client.response.getheader("X-Accel-Buffering") == "no"
+        assert client.response.getheader("Cache-Control") == "no-cache"
+        first = next(iter(client))  # the position message: the subscription is live from here
+        assert first.id == "burst:0"
+        publisher = threading.Thread(
+            target=lambda: [hub.publish("burst", {"i": i}) for i in range(1000)]
+        )
+        publisher.start()
+        seqs = _collect(client, "burst", 1000)
+        publisher.join()
+    finally:
+        client.close()
+    assert seqs == list(range(1, 1001))
+
+
+def test_reconnect_with_last_event_id_resumes_without_gap_or_duplicate(
+    hub_factory: Callable[..., Hub], uvicorn_server: Serve
+) -> None:
+    hub = hub_factory()
+    server = uvicorn_server(_app(hub))
+    hub.publish_many([("r", {"i": i}) for i in range(50)])
+    first = SSEClient(server.port, "/livedash/events?stream=r&last=r:50")
+    seen = _collect(first, "r", 50)
+    hub.publish_many([("r", {"i": i}) for i in range(50, 60)])
+    seen += _collect(first, "r", 60)[:5]  # drop mid-stream, having kept 5 of the 10
+    first.close()
+    hub.publish_many([("r", {"i": i}) for i in range(60, 100)])
+    second = SSEClient(server.port, "/livedash/events?stream=r", {"Last-Event-ID": f"r:{seen[-1]}"})
+    try:
+        seen += _collect(second, "r", 100)
+    finally:
+        second.close()
+    assert seen == list(range(1, 101))
+
+
+@pytest.mark.parametrize("dash_compress", [False, True])
+def test_gzip_stream_decodes_and_is_not_buffered(
+    hub_factory: Callable[..., Hub], uvicorn_server: Serve, dash_compress: bool
+) -> None:
+    # With compress=True Dash adds Starlette's GZip middleware; the stream must not pass it.
+    hub = hub_factory()
+    server = uvicorn_server(_app(hub, compress=dash_compress))
+    hub.publish_many([("z", {"i": i}) for i in range(3)])
+    client = SSEClient(
+        server.port, "/livedash/events?stream=z&last=z:3", {"Accept-Encoding": "gzip"}
+    )
+    try:
+        assert client.response.getheader("Content-Encoding") == "gzip"
+        inflate = zlib.decompressobj(31)
+        text = ""
+        while "data: []" not in text:
+            text += inflate.decompress(client.response.read1(65536)).decode()
+        # A live event comes out at once, one flushed gzip member part at a time.
+        hub.publish("z", {"i": 3})
+        while '"i":3' not in text:
+            text += inflate.decompress(client.response.read1(65536)).decode()
+    finally:
+        client.close()
+    payloads = [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: [[")]
+    assert [e[3]["i"] for batch in payloads for e in batch] == [0, 1, 2, 3]
+
+
+def test_refusals_answer_like_the_flask_routes(
+    hub_factory: Callable[..., Hub], uvicorn_server: Serve
+) -> None:
+    hub = hub_factory()
+    server = uvicorn_server(_app(hub, token="s3cret", readable=["open.*"], max_body=2000))
+    publish = f"{server.url}/livedash/publish"
+    good = json.dumps({"stream": "open.a", "data": {"v": 1}}).encode()
+
+    status, headers, body = _request(publish, good)
+    assert status == 401 and body["reason"] == "unauthorized"
+    assert headers["www-authenticate"] == 'Bearer realm="livedash"'
+    auth = {"Authorization": "Bearer s3cret"}
+    status, _, body = _request(publish, good, {**auth, "Content-Type": "application/json"})
+    assert (status, body) == (200, {"published": [{"stream": "open.a", "seq": 1}]})
+
+    status, _, body = _request(publish, b"x" * 3000, auth)
+    assert status == 413 and body["reason"] == "body_too_large"
+    status, _, body = _request(publish, json.dumps({"stream": "a", "nodata": 1}).encode(), auth)
+    assert status == 422 and body["reason"] == "bad_event"
+    status, _, body = _request(publish, b"{not json", auth)
+    assert status == 400 and body["reason"] == "bad_json"
+
+    for route in ("events", "poll"):
+        status, _, body = _request(f"{server.url}/livedash/{route}?stream=secret")
+        assert status == 403 and body["reason"] == "forbidden"
+        status, _, body = _request(f"{server.url}/livedash/{route}?stream=bad%20name")
+        assert status == 400 and body["error"]
+    status, _, body = _request(f"{server.url}/livedash/range?stream=secret&span=60&points=0")
+    assert status == 403 and body["reason"] == "forbidden"
+    status, _, body = _request(f"{server.url}/livedash/range?stream=open.a&span=3600&points=0")
+    assert status == 200 and [e[3] for e in body["events"]] == [{"v": 1}]
+    assert hub.history("open.a", 10)[0].data == {"v": 1}
+
+
+def test_poll_pages_and_long_poll_wakes_on_publish(
+    hub_factory: Callable[..., Hub], uvicorn_server: Serve
+) -> None:
+    hub = hub_factory()
+    server = uvicorn_server(_app(hub))
+    hub.publish_many([("p", {"i": i}) for i in range(5)])
+    status, headers, body = _request(f"{server.url}/livedash/poll?stream=p&last=p:2")
+    assert status == 200 and headers["cache-control"] == "no-store"
+    assert [e[1] for e in body["events"]] == [4, 5] and body["cursor"] == "p:5"
+
+    result: dict[str, Any] = {}
+    waiter = threading.Thread(
+        target=lambda: result.update(
+            poll=_request(f"{server.url}/livedash/poll?stream=p&cursor=p:5&wait=25")
+        )
+    )
+    waiter.start()
+    _until(lambda: hub.subscriber_count() == 1, "the long poll subscribed")
+    hub.publish("p", {"i": 5})
+    waiter.join(timeout=DEADLINE)
+    status, _, body = result["poll"]
+    assert status == 200 and [e[1] for e in body["events"]] == [6] and body["cursor"] == "p:6"
+    _until(lambda: hub.subscriber_count() == 0, "the long poll unsubscribed")
+
+
+def test_health_metrics_static_and_unknown_routes(
+    hub_factory: Callable[..., Hub], uvicorn_server: Serve
+) -> None:
+    hub = hub_factory()
+    server = uvicorn_server(_app(hub))
+    assert _request(f"{server.url}/livedash/health")[::2] == (
+        200,
+        {"store": "ok", "subscribers": 0},
+    )
+    with urllib.request.urlopen(f"{server.url}/metrics", timeout=DEADLINE) as r:
+        assert "livedash_open_connections" in r.read().decode()
+    with urllib.request.urlopen(f"{server.url}/livedash/static/livedash.js", timeout=30) as r:
+        assert r.headers["Content-Type"].startswith("text/javascript")
+        assert b"livedash" in r.read()
+    for path in ("/livedash/static/../../errors.py", "/livedash/static/nope.js", "/livedash/x"):
+        assert _request(server.url + path)[0] == 404
+    assert _request(f"{server.url}/livedash/publish")[0] == 405
+    # Everything else is Dash's: the page itself.
+    with urllib.request.urlopen(server.url + "/", timeout=DEADLINE) as r:
+        assert "livedash/static/livedash.js" in r.read().decode()
+
+
+def test_idle_streams_hold_no_thread_and_disconnects_unsubscribe(
+    hub_factory: Callable[..., Hub], uvicorn_server: Serve
+) -> None:
+    hub = hub_factory()
+    server = uvicorn_server(_app(hub, heartbeat=600))
+    _request(f"{server.url}/livedash/health")
+    threads_before = threading.active_count()
+    conns = []
+    try:
+        for _ in range(60):
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=DEADLINE)
+            conn.request("GET", "/livedash/events?stream=idle")
+            conns.append((conn, conn.getresponse()))
+        _until(lambda: hub.subscriber_count() == 60, "60 streams subscribed")
+        # The thread pool for store reads (a handful) and the fan-out reader, not 60.
+        assert threading.active_count() - threads_before < 20
+        hub.publish("idle", {"v": 1})
+        for _, response in conns[:3]:  # idle streams still wake for an event
+            text = b""
+            while b'"v":1' not in text:
+                text += response.read1(65536)
+    finally:
+        for conn, response in conns:
+            response.close()
+            conn.close()
+    # Closed with no heartbeat due for 10 minutes: http.disconnect must end each stream.
+    _until(lambda: hub.subscriber_count() == 0, "every stream unsubscribed")
+
+
+def test_subscription_waker_fires_once_per_wakeup() -> None:
+    sub = Subscription(["s"], maxsize=10)
+    calls: list[int] = []
+    sub.set_waker(lambda: calls.append(1))
+    assert calls == [] and not sub.ready
+    for seq in (1, 2, 3):
+        sub.offer(Event("s", seq, 0.0, {}))
+    assert calls == [1] and sub.ready  # a burst wakes the loop once
+    assert [e.seq for e in sub.get(0)[0]] == [1, 2, 3]
+    sub.set_status("degraded")
+    assert calls == [1, 1]
+    sub.get(0)
+    sub.close()
+    assert calls == [1, 1, 1] and sub.wait(0)
+    sub.set_waker(lambda: calls.append(2))  # already ready: called at once
+    assert calls[-1] == 2

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from livedash import Hub
 from livedash.errors import StoreError, StoreUnavailable
@@ -160,3 +161,69 @@ def test_closed_store_says_so() -> None:
     store.close()
     with pytest.raises(StoreError, match="closed"):
         store.head("s")
+
+
+def test_appends_go_on_after_a_restart_no_append_saw(own_redis: RedisServer) -> None:
+    """The append connection outlives a Redis restart that no append failed on (its socket is
+    dead and Redis forgot the append script), and a failed script leaves it in step."""
+    own_redis.start()
+    store = RedisStore(own_redis.url())
+    try:
+        assert store.append_many([_rec("q", 1)])[0].seq == 1
+        own_redis.kill()
+        own_redis.start()
+        assert store.append_many([_rec("q", 2)])[0].seq == 2
+        with own_redis.client() as client:
+            client.set("livedash:head:bad", "not a number")
+        with pytest.raises(StoreError, match="not an integer"):
+            store.append_many([_rec("bad", 1)])
+        assert [e.seq for e in store.append_many([_rec("q", 3), _rec("q", 4)])] == [3, 4]
+        assert [e.data["v"] for e in store.read("q", 0)] == [1, 2, 3, 4]
+    finally:
+        store.close()
+
+
+def test_concurrent_appends_each_get_their_own_reply_or_error(redis_url: str) -> None:
+    """Appends from many threads share round trips; each caller still gets exactly its own
+    seqs, and one caller's failing append fails only that caller."""
+    store = RedisStore(redis_url)
+    threads, per_thread = 8, 100
+    results: dict[int, list[int]] = {}
+    errors: list[BaseException] = []
+    go = threading.Barrier(threads + 1)
+
+    def publish(t: int) -> None:
+        go.wait()
+        got = results.setdefault(t, [])
+        for i in range(per_thread):
+            got += [e.seq for e in store.append_many([_rec(f"c{t % 2}", t * 1000 + i)])]
+
+    def fail() -> None:
+        go.wait()
+        for _ in range(per_thread):
+            try:
+                store.append_many([_rec("broken", 0)])
+            except StoreError as exc:
+                errors.append(exc)
+
+    try:
+        with redis.Redis.from_url(redis_url) as client:
+            client.set("livedash:head:broken", "not a number")
+        workers = [threading.Thread(target=publish, args=(t,)) for t in range(threads - 1)]
+        workers.append(threading.Thread(target=fail))
+        for w in workers:
+            w.start()
+        go.wait()
+        for w in workers:
+            w.join(timeout=60)
+        assert len(errors) == per_thread
+        for stream in ("c0", "c1"):
+            events = store.read(stream, 0, 10_000)
+            assert [e.seq for e in events] == list(range(1, len(events) + 1))
+            for t in range(threads - 1):
+                if f"c{t % 2}" == stream:
+                    # each thread got back the seqs its own values were stored under
+                    mine = [e.seq for e in events if e.data["v"] // 1000 == t]
+                    assert mine == results[t] and len(mine) == per_thread
+    finally:
+        store.close()

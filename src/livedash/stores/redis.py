@@ -27,6 +27,7 @@ from urllib.parse import urlparse
 
 import redis
 from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from livedash.errors import StoreError, StoreUnavailable
@@ -44,6 +45,11 @@ MAX_BLOCK = 15.0
 AGE_TRIM_BATCH = 1000
 #: How long an idle wake stream lives (it is recreated on demand).
 WAKE_TTL_MS = 3_600_000
+#: The append connection is checked for a close by Redis (a restart) before it is used after
+#: this many idle seconds: an append sent on a dead connection could not tell whether it was
+#: stored. A Redis cannot stop and start again within this, so back-to-back appends skip the
+#: check (three system calls) and every other append makes it.
+STALE_CHECK = 0.005
 
 # KEYS: head, stream for each record, in record order.
 # ARGV: now, age-trim batch size, then per record: data, ts, max_events (0 = none),
@@ -101,6 +107,36 @@ return 0
 _Entry = tuple[str, dict[str, str]]
 
 
+def _resp(parts: Sequence[str | int | float]) -> bytes:
+    """One command in the Redis protocol (RESP). Packed here: redis-py's generic command path
+    (packing, pool checkout, retries, metrics) cost more CPU than the round trip itself."""
+    out = [b"*%d\r\n" % len(parts)]
+    for part in parts:
+        raw = str(part).encode()
+        out.append(b"$%d\r\n%b\r\n" % (len(raw), raw))
+    return b"".join(out)
+
+
+class _Commit:
+    """One append waiting for the group commit (see :meth:`RedisStore._commit`)."""
+
+    __slots__ = ("command", "done", "reply")
+
+    def __init__(self, command: bytes) -> None:
+        self.command = command
+        self.reply: Any = None
+        self.done = False
+
+
+def _copy(exc: BaseException) -> BaseException:
+    """The same error for another thread (one exception object raised in several threads
+    would share and garble one traceback)."""
+    try:
+        return type(exc)(*exc.args)
+    except Exception:
+        return redis.ConnectionError(str(exc))
+
+
 def _seq(entry_id: str) -> int:
     return int(entry_id.partition("-")[0])
 
@@ -152,6 +188,13 @@ class RedisStore:
         self._lock = threading.Lock()
         self._interrupted = False
         self._closed = False
+        # Group commit: appends from concurrent threads go out together, one write and one
+        # read, on one connection used only by the thread leading the current round.
+        self._commit_cond = threading.Condition(threading.Lock())
+        self._commit_queue: list[_Commit] = []
+        self._committing = False
+        self._append_conn: Any = None
+        self._append_used = 0.0
 
     # -- keys and errors --------------------------------------------------------------------
     def _head_key(self, stream: str) -> str:
@@ -209,12 +252,87 @@ class RedisStore:
             retention = self._retention_of(stream)
             keys += [self._head_key(stream), self._stream_key(stream)]
             args += [data_json, repr(ts), retention.max_events or 0, retention.max_age or 0]
+        command = _resp(["EVALSHA", self._append_script.sha, len(keys), *keys, *args])
         with self._errors(f"append {len(records)} event(s)"):
-            seqs = cast(list[int], self._append_script(keys=keys, args=args))
+            seqs = cast(list[int], self._commit(command))
         return [
             Event(stream, int(seq), ts, json.loads(data_json))
             for (stream, data_json, ts), seq in zip(records, seqs, strict=True)
         ]
+
+    def _commit(self, command: bytes) -> Any:
+        """Run one packed EVALSHA and return its reply, synchronously; raise its error.
+
+        The first caller to find no round in flight leads one: it takes every append queued
+        so far (its own included), sends them in one write and reads their replies, while
+        callers arriving meanwhile queue for the next round. Alone, a caller leads at once;
+        under concurrent publishers a round trip carries many appends. Each append is still
+        its own script call, so each batch is stored all or none on its own."""
+        mine = _Commit(command)
+        with self._commit_cond:
+            self._commit_queue.append(mine)
+            while self._committing and not mine.done:
+                self._commit_cond.wait()
+            lead = not mine.done
+            if lead:
+                self._committing = True
+                batch, self._commit_queue = self._commit_queue, []
+        if lead:
+            replies: list[Any]
+            try:
+                replies = self._round_trip([c.command for c in batch])
+            except Exception as exc:
+                replies = [exc] + [_copy(exc) for _ in batch[1:]]
+            except BaseException:  # interrupted (a greenlet killed): the others hear why
+                lost = redis.ConnectionError("the append was interrupted; it may be stored")
+                replies = [lost] * len(batch)
+                raise
+            finally:
+                with self._commit_cond:
+                    for c, reply in zip(batch, replies, strict=True):
+                        c.reply, c.done = reply, True
+                    self._committing = False
+                    self._commit_cond.notify_all()
+        if isinstance(mine.reply, BaseException):
+            raise mine.reply
+        return mine.reply
+
+    def _round_trip(self, commands: list[bytes]) -> list[Any]:
+        """Send ``commands`` in one write on the append connection; each one's reply or
+        :class:`redis.ResponseError`. Only the leader of a group commit round calls this."""
+        conn = self._append_conn
+        if conn is None:
+            pool = self._redis.connection_pool
+            conn = self._append_conn = pool.connection_class(**pool.connection_kwargs)
+        if time.monotonic() - self._append_used > STALE_CHECK:
+            try:
+                if conn.can_read():  # closed by the server, or stray data: start afresh
+                    conn.disconnect()
+            except redis.ConnectionError:
+                conn.disconnect()
+        conn.connect()  # no-op when connected
+        conn.send_packed_command([b"".join(commands)], check_health=False)
+        replies = self._replies(conn, len(commands))
+        # Redis restarted and lost its scripts: NOSCRIPT means nothing ran, so load and resend.
+        missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
+        if missing:
+            conn.send_packed_command([_resp(["SCRIPT", "LOAD", _APPEND])], check_health=False)
+            conn.read_response()
+            conn.send_packed_command([b"".join(commands[i] for i in missing)], check_health=False)
+            for i, reply in zip(missing, self._replies(conn, len(missing)), strict=True):
+                replies[i] = reply
+        self._append_used = time.monotonic()
+        return replies
+
+    @staticmethod
+    def _replies(conn: Any, n: int) -> list[Any]:
+        out: list[Any] = []
+        for _ in range(n):
+            try:
+                out.append(conn.read_response())
+            except redis.ResponseError as exc:  # this command failed; the stream reads on
+                out.append(exc)
+        return out
 
     def _range(self, stream: str, after_seq: int, limit: int) -> list[_Entry]:
         with self._errors(f"read stream {stream!r}"):
@@ -333,6 +451,10 @@ class RedisStore:
     def close(self) -> None:
         self.interrupt()
         self._closed = True
+        with self._commit_cond:
+            conn, self._append_conn = self._append_conn, None
+        if conn is not None:
+            conn.disconnect()
         for client in (self._redis, self._blocking):
             client.close()
             client.connection_pool.disconnect()

@@ -1,6 +1,6 @@
-"""The transport contract on Dash's fastapi backend, over a real uvicorn: the ASGI middleware
-answers like the Flask routes (order, resume, gzip, refusals, polls), and an open event stream
-holds no thread."""
+"""The transport contract on Dash's fastapi and quart backends, over a real uvicorn: the ASGI
+middleware answers like the Flask routes (order, resume, gzip, refusals, polls), and an open
+event stream holds no thread."""
 
 from __future__ import annotations
 
@@ -31,8 +31,14 @@ Serve = Callable[[Any], UvicornServer]
 DEADLINE = 30.0
 
 
-def _app(hub: Hub, compress: bool = False, **config: Any) -> Dash:
-    app = Dash(__name__, backend="fastapi", compress=compress)
+@pytest.fixture(params=["fastapi", "quart"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each test runs on both ASGI backends of Dash."""
+    return str(request.param)
+
+
+def _app(hub: Hub, backend: str, compress: bool = False, **config: Any) -> Dash:
+    app = Dash(__name__, backend=backend, compress=compress)
     app.layout = html.Div("x")
     hub.init_app(app, TransportConfig(**config))
     return app
@@ -70,18 +76,20 @@ def _request(
         return exc.code, dict(exc.headers), json.loads(exc.read())
 
 
-def test_mounts_as_middleware_and_records_its_config(hub_factory: Callable[..., Hub]) -> None:
-    app = _app(hub_factory(), prefix="/live")
+def test_mounts_as_middleware_and_records_its_config(
+    hub_factory: Callable[..., Hub], backend: str
+) -> None:
+    app = _app(hub_factory(), backend, prefix="/live")
     assert [c.prefix for c in mounted_configs(app)] == ["/live"]
     scripts = [s for s in app.config.external_scripts if isinstance(s, str)]
     assert any(s.startswith("/live/static/livedash.js?") for s in scripts)
 
 
 def test_burst_of_1000_arrives_in_order_none_missing(
-    hub_factory: Callable[..., Hub], uvicorn_server: Serve
+    hub_factory: Callable[..., Hub], uvicorn_server: Serve, backend: str
 ) -> None:
     hub = hub_factory()
-    server = uvicorn_server(_app(hub))
+    server = uvicorn_server(_app(hub, backend))
     client = SSEClient(server.port, "/livedash/events?stream=burst")
     try:
         assert client.response.getheader("Content-Type") == "text/event-stream; charset=utf-8"
@@ -101,10 +109,10 @@ def test_burst_of_1000_arrives_in_order_none_missing(
 
 
 def test_reconnect_with_last_event_id_resumes_without_gap_or_duplicate(
-    hub_factory: Callable[..., Hub], uvicorn_server: Serve
+    hub_factory: Callable[..., Hub], uvicorn_server: Serve, backend: str
 ) -> None:
     hub = hub_factory()
-    server = uvicorn_server(_app(hub))
+    server = uvicorn_server(_app(hub, backend))
     hub.publish_many([("r", {"i": i}) for i in range(50)])
     first = SSEClient(server.port, "/livedash/events?stream=r&last=r:50")
     seen = _collect(first, "r", 50)
@@ -120,13 +128,16 @@ def test_reconnect_with_last_event_id_resumes_without_gap_or_duplicate(
     assert seen == list(range(1, 101))
 
 
-@pytest.mark.parametrize("dash_compress", [False, True])
+# compress=True on quart needs quart_compress, which livedash does not install.
+@pytest.mark.parametrize(
+    ("dash_backend", "dash_compress"), [("fastapi", False), ("fastapi", True), ("quart", False)]
+)
 def test_gzip_stream_decodes_and_is_not_buffered(
-    hub_factory: Callable[..., Hub], uvicorn_server: Serve, dash_compress: bool
+    hub_factory: Callable[..., Hub], uvicorn_server: Serve, dash_backend: str, dash_compress: bool
 ) -> None:
     # With compress=True Dash adds Starlette's GZip middleware; the stream must not pass it.
     hub = hub_factory()
-    server = uvicorn_server(_app(hub, compress=dash_compress))
+    server = uvicorn_server(_app(hub, dash_backend, compress=dash_compress))
     hub.publish_many([("z", {"i": i}) for i in range(3)])
     client = SSEClient(
         server.port, "/livedash/events?stream=z&last=z:3", {"Accept-Encoding": "gzip"}
@@ -148,10 +159,10 @@ def test_gzip_stream_decodes_and_is_not_buffered(
 
 
 def test_refusals_answer_like_the_flask_routes(
-    hub_factory: Callable[..., Hub], uvicorn_server: Serve
+    hub_factory: Callable[..., Hub], uvicorn_server: Serve, backend: str
 ) -> None:
     hub = hub_factory()
-    server = uvicorn_server(_app(hub, token="s3cret", readable=["open.*"], max_body=2000))
+    server = uvicorn_server(_app(hub, backend, token="s3cret", readable=["open.*"], max_body=2000))
     publish = f"{server.url}/livedash/publish"
     good = json.dumps({"stream": "open.a", "data": {"v": 1}}).encode()
 
@@ -182,10 +193,10 @@ def test_refusals_answer_like_the_flask_routes(
 
 
 def test_poll_pages_and_long_poll_wakes_on_publish(
-    hub_factory: Callable[..., Hub], uvicorn_server: Serve
+    hub_factory: Callable[..., Hub], uvicorn_server: Serve, backend: str
 ) -> None:
     hub = hub_factory()
-    server = uvicorn_server(_app(hub))
+    server = uvicorn_server(_app(hub, backend))
     hub.publish_many([("p", {"i": i}) for i in range(5)])
     status, headers, body = _request(f"{server.url}/livedash/poll?stream=p&last=p:2")
     assert status == 200 and headers["cache-control"] == "no-store"
@@ -207,10 +218,10 @@ def test_poll_pages_and_long_poll_wakes_on_publish(
 
 
 def test_health_metrics_static_and_unknown_routes(
-    hub_factory: Callable[..., Hub], uvicorn_server: Serve
+    hub_factory: Callable[..., Hub], uvicorn_server: Serve, backend: str
 ) -> None:
     hub = hub_factory()
-    server = uvicorn_server(_app(hub))
+    server = uvicorn_server(_app(hub, backend))
     assert _request(f"{server.url}/livedash/health")[::2] == (
         200,
         {"store": "ok", "subscribers": 0},
@@ -229,10 +240,10 @@ def test_health_metrics_static_and_unknown_routes(
 
 
 def test_idle_streams_hold_no_thread_and_disconnects_unsubscribe(
-    hub_factory: Callable[..., Hub], uvicorn_server: Serve
+    hub_factory: Callable[..., Hub], uvicorn_server: Serve, backend: str
 ) -> None:
     hub = hub_factory()
-    server = uvicorn_server(_app(hub, heartbeat=600))
+    server = uvicorn_server(_app(hub, backend, heartbeat=600))
     _request(f"{server.url}/livedash/health")
     threads_before = threading.active_count()
     conns = []

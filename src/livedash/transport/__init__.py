@@ -42,8 +42,9 @@ class TransportConfig:
     Read access (which streams a tab may follow on ``/events``, ``/poll`` and ``/range``;
     others answer 403): ``readable`` is a list of glob patterns (``["seed", "ticker.*"]``,
     ``*`` matches any run of characters, dots included), ``can_read`` a predicate on the
-    stream name, called inside the request, so it may look at ``flask.request`` (a session
-    cookie, a header). With both, a stream must pass both. With neither (the default),
+    stream name, called inside the request, so on Dash's Flask backend it may look at
+    ``flask.request`` (a session cookie, a header); on the fastapi and quart backends it
+    sees the stream name only. With both, a stream must pass both. With neither (the default),
     every stream is readable by anyone who can reach the server. ``readable`` is folded
     into ``can_read`` when the config is created, so ``can_read`` is the one rule to check.
 

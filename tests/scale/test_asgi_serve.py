@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
 
-from tests.scale.conftest import ServeFactory, ServeProcess
+from livedash import ConfigError, Hub
+from livedash.serve import detect_backend
+from tests.scale.conftest import ROOT, ServeFactory, ServeProcess
 from tests.sse_client import SSEClient
 
 pytestmark = pytest.mark.redis
@@ -83,3 +87,20 @@ def test_producer_runs_once_across_two_uvicorn_workers(serve: ServeFactory, redi
     # One producer in the deployment: consecutive seqs, all from the lease holder.
     assert [seq for seq, _ in ticks] == list(range(ticks[0][0], ticks[-1][0] + 1))
     assert len({data["pid"] for _, data in ticks[-5:]}) == 1
+
+
+def test_backend_probe_names_the_backend_and_runs_no_producer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT / "examples"), str(ROOT)]))
+    store = f"sqlite:///{tmp_path / 'probe.db'}"
+    assert detect_backend("fastapi_app:create_app", store) == "fastapi"
+    assert detect_backend("scaled_app:create_app", store) == "flask"
+    assert detect_backend("seed", store) == "flask"
+    hub = Hub(store)
+    try:  # the probe built both apps, whose producers publish at once when started
+        assert hub.store.head("reading") == 0 and hub.store.head("heartbeat") == 0
+    finally:
+        hub.close()
+    with pytest.raises(ConfigError, match="cannot load app 'no_such_module:create_app'"):
+        detect_backend("no_such_module:create_app", store)

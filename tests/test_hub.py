@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from livedash import Hub, PublishError
+from livedash.stores import MemoryStore
 
 
 def test_publish_assigns_seq_and_subscribers_receive(hub_factory: Callable[..., Hub]) -> None:
@@ -104,3 +105,42 @@ def test_producer_publishes_and_errors_do_not_stop_it(hub_factory: Callable[...,
 def test_every_rejects_non_positive_period(hub_factory: Callable[..., Hub]) -> None:
     with pytest.raises(ValueError, match="seconds > 0"):
         hub_factory().every(0)
+
+
+class _LeaseLog(MemoryStore):
+    """A memory store that notes who asked for a lease."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[str] = []
+
+    def acquire_lease(self, name: str, owner: str, ttl: float) -> bool:
+        self.asked.append(owner)
+        return super().acquire_lease(name, owner, ttl)
+
+
+def test_one_producer_of_two_hubs_runs_and_renews_its_lease_less_than_every_tick() -> None:
+    store = _LeaseLog()
+    hubs = [Hub(store), Hub(store)]
+    done = threading.Event()
+    try:
+        for hub in hubs:
+
+            @hub.every(0.01, stream="tick")
+            def tick(hub: Hub = hub) -> dict[str, str]:
+                if len(store.read("tick", 0, 1000)) >= 100:
+                    done.set()
+                return {"by": hub.instance_id}
+
+        for hub in hubs:
+            hub.start()
+        assert done.wait(60)
+    finally:
+        for hub in hubs:
+            hub.close()
+    producers = {e.data["by"] for e in store.read("tick", 0, 1000)}
+    assert len(producers) == 1
+    (holder,) = producers
+    # The standby asks every tick; the holder renews when half of its 3 s lease has run,
+    # far less often than its 100+ ticks.
+    assert store.asked.count(holder) < 20

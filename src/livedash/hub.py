@@ -196,14 +196,22 @@ class Hub:
         lease = f"producer:{producer.stream}"
         # The lease outlives a few missed ticks, so a busy holder keeps it, a dead one loses it.
         ttl = max(3 * producer.seconds, 3.0)
+        # The holder renews once half the lease has run, not every tick: a renewal is a store
+        # write, as costly as the publish at one tick a second. Timed from before the request,
+        # so this process never thinks it holds the lease longer than the store does.
+        held_until = 0.0
         next_tick = time.monotonic()
         while not self._stop.wait(max(0.0, next_tick - time.monotonic())):
             next_tick += producer.seconds
             if next_tick < time.monotonic():  # fell behind (suspended?): skip, don't burst
                 next_tick = time.monotonic() + producer.seconds
             try:
-                if not self.store.acquire_lease(lease, self.instance_id, ttl):
-                    continue
+                asked = time.monotonic()
+                if held_until - asked < ttl / 2:
+                    held_until = 0.0
+                    if not self.store.acquire_lease(lease, self.instance_id, ttl):
+                        continue
+                    held_until = asked + ttl
                 data = producer.fn()
                 if data is not None:
                     self.publish(producer.stream, data)

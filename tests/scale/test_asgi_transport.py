@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from livedash import Hub, TransportConfig
 from livedash.events import Event
 from livedash.fanout import Subscription
 from livedash.transport import mounted_configs
+from tests.redis_server import RedisServer
 from tests.scale.uvicorn_server import UvicornServer, uvicorn_server
 from tests.sse_client import SSEClient
 
@@ -284,3 +286,36 @@ def test_subscription_waker_fires_once_per_wakeup() -> None:
     assert calls == [1, 1, 1] and sub.wait(0)
     sub.set_waker(lambda: calls.append(2))  # already ready: called at once
     assert calls[-1] == 2
+
+
+@pytest.mark.redis
+def test_a_stream_survives_a_redis_outage_on_the_event_loop(
+    hub_factory: Callable[..., Hub], uvicorn_server: Serve, tmp_path: Path
+) -> None:
+    redis = RedisServer(tmp_path / "redis", appendonly=True).start()
+    try:
+        hub = hub_factory(redis.url())
+        server = uvicorn_server(_app(hub, "fastapi"))
+        hub.publish("o", {"v": 1})
+        client = SSEClient(server.port, "/livedash/events?stream=o&last=o:1")
+        messages = iter(client)
+        try:
+            assert [e[1] for e in next(messages).json()] == [1]
+            redis.kill()
+            status = next(m for m in messages if m.event == "status")
+            assert status.json() == {"store": "degraded"}
+            # The 503 comes from the same event loop that holds the stream: it is not stuck.
+            code, headers, body = _request(
+                f"{server.url}/livedash/publish",
+                json.dumps({"stream": "o", "data": {"v": 2}}).encode(),
+            )
+            assert code == 503 and headers["retry-after"] == "1" and body["reason"] == "store"
+            redis.start()
+            assert next(m for m in messages if m.event == "status").json() == {"store": "ok"}
+            hub.publish("o", {"v": 3})
+            got = next(m for m in messages if m.event == "message" and m.data != "[]")
+            assert [(e[1], e[3]) for e in got.json()] == [(2, {"v": 3})]
+        finally:
+            client.close()
+    finally:
+        redis.kill()

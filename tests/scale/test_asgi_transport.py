@@ -319,3 +319,14 @@ def test_a_stream_survives_a_redis_outage_on_the_event_loop(
             client.close()
     finally:
         redis.kill()
+
+
+def test_head_on_the_event_stream_answers_headers_and_ends(
+    hub_factory: Callable[..., Hub], uvicorn_server: Serve, backend: str
+) -> None:
+    hub = hub_factory()
+    server = uvicorn_server(_app(hub, backend))
+    req = urllib.request.Request(f"{server.url}/livedash/events?stream=h", method="HEAD")
+    with urllib.request.urlopen(req, timeout=DEADLINE) as r:
+        assert r.status == 200 and r.headers["Content-Type"].startswith("text/event-stream")
+    assert hub.subscriber_count() == 0

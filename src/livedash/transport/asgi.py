@@ -170,6 +170,9 @@ class LivedashASGI:
             headers.append((b"content-encoding", b"gzip"))
             encode = _gzip_encoder()
         await send({"type": "http.response.start", "status": 200, "headers": headers})
+        if request.method == "HEAD":  # the headers say it all; do not subscribe for nobody
+            await send({"type": "http.response.body", "body": b""})
+            return
         await relay(stream, encode, receive, send, self.config.stall_timeout)
 
     async def _poll(self, request: Request, send: Send) -> None:

@@ -59,7 +59,7 @@ def LiveGraph(
     points: int = 2000,
 ) -> html.Div:
     """A ``dcc.Graph`` with one line per field in ``y``, appended from ``stream`` with
-    ``extendData`` and keeping the newest ``window`` points; the window is filled from the
+    ``Plotly.extendTraces`` and keeping the newest ``window`` points; the window is filled from the
     stream's history when the page loads.
 
     ``x`` is a data field, or ``"ts"`` (the event's publish time, drawn as dates) or

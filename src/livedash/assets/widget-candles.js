@@ -1,8 +1,8 @@
 /*
  * livedash widget kind "candles" (livedash.LiveCandles): a candlestick graph and an optional
  * volume bar graph fed by candle events {t, o, h, l, c, v}.
- * Like LiveGraph, each graph has at most ONE extendData in flight: dcc.Graph replays queued
- * extends, so a second one sent before the first is drawn makes a busy tab fall behind.
+ * Like LiveGraph, each graph is appended to with livedash.extendPlot (Plotly.extendTraces, not
+ * dcc.Graph's extendData, which replays queued extends), at most one call in flight.
  */
 (function () {
   'use strict';
@@ -17,7 +17,7 @@
       pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds());
   }
 
-  // One dcc.Graph fed by coalesced extendData calls, one in flight at a time.
+  // One dcc.Graph fed by coalesced extends, one in flight at a time.
   function Sink(graphId, window_, build) {
     this.id = graphId;
     this.window = window_;
@@ -48,15 +48,10 @@
     this.pending = [];
     var self = this;
     this.inflight = true;
-    var done = function () {
-      if (!self.inflight) return;
+    api.extendPlot(gd, this.build(batch), [0], this.window, function () {
       self.inflight = false;
-      clearTimeout(guard);
       api.schedule();
-    };
-    var guard = setTimeout(done, 2000); // only guards against a lost plotly_afterplot
-    if (gd.once) gd.once('plotly_afterplot', done);
-    window.dash_clientside.set_props(this.id, {extendData: [this.build(batch), [0], this.window]});
+    });
     api.stats.extends += 1;
     return batch.length;
   };

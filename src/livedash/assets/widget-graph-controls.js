@@ -3,14 +3,14 @@
  * controls=True, the default).
  *
  * Replaces the "graph" widget kind with a subclass of livedash.GraphWidget that keeps its
- * live path untouched (one coalesced extendData in flight) and adds:
+ * live path untouched (one coalesced Plotly.extendTraces in flight) and adds:
  *  - a window selector: the newest N points (live, the default), or the last 1 min / 5 min /
  *    1 h / 24 h read from /livedash/range, downsampled by the server to ~2,000 points per
  *    trace, with live points appended and points older than the window cut by time;
  *  - pause / resume: pausing freezes the view while events keep arriving (held here);
- *    resuming draws everything held in ONE extendData. Zooming or panning pauses;
+ *    resuming draws everything held in ONE extend. Zooming or panning pauses;
  *  - replay: a past range, fetched raw from /livedash/range?points=0, played through the
- *    same extendData path at 1x..100x, with a clock; "Back to live" reloads the live view.
+ *    same extend path at 1x..100x, with a clock; "Back to live" reloads the live view.
  * A hidden tab draws nothing (livedash.js skips flush); the replay clock is wall-clock
  * based, so a tab shown again catches up in one batch.
  */
@@ -110,36 +110,12 @@
     if (this.span !== null) return this.extend();
     return Base.prototype.flush.call(this);
   };
-  // In a time window or a replay the figure is ours (set with Plotly.react), so points are
-  // appended with Plotly.extendTraces and its promise: one call in flight, and "landed"
-  // means landed, with no redraw event to mistake for it. The live view of the newest N
-  // points keeps GraphWidget's set_props(extendData) path.
-  Graph.prototype.extend = function () {
-    if (this.inflight || !this.pending.length) return;
-    var gd = this.plot();
-    if (!gd) return false;
-    var batch = this.pending;
-    this.pending = [];
-    var spec = this.spec;
-    var xs = batch.map(function (e) { return api.xValue(spec.x, e); });
-    var update = {
-      x: spec.y.map(function () { return xs; }),
-      y: spec.y.map(function (field) {
-        return batch.map(function (e) { var v = api.lookup(e, field); return v === undefined ? null : v; });
-      })
-    };
-    var indices = spec.y.map(function (_, i) { return i; });
-    var self = this;
-    this.inflight = true;
-    var done = function () { self.inflight = false; api.schedule(); };
-    window.Plotly.extendTraces(gd, update, indices, this.limit(batch)).then(done, done);
-    api.stats.extends += 1;
-    api.stats.applied += batch.length;
-    if (api.onApply) batch.forEach(function (e) { api.onApply(self, e); });
-  };
+  // Every mode appends through GraphWidget's path (Plotly.extendTraces, one call in flight);
+  // limit() above keeps a time window's points by time.
+  Graph.prototype.extend = function () { return Base.prototype.flush.call(this); };
 
   // Replace the whole figure (window loads, replay start) with Plotly.react on the plot, as
-  // GraphWidget.clear restyles it: the next extendData waits for its promise (inflight), so
+  // GraphWidget.clear restyles it: the next extend waits for its promise (inflight), so
   // no extend ever runs against a half-replaced figure.
   Graph.prototype.setFigure = function (traces) {
     var gd = this.plot();
@@ -248,15 +224,15 @@
     if (this.mode !== 'paused') return;
     var gd = this.plot();
     if (gd && this.pauseReason === 'zoom') {
-      // Back to autoscale first; an extendData sent while the relayout is still running
-      // is lost, so the batch waits for it (inflight) like it waits for a redraw.
+      // Back to autoscale first; the held batch waits for the relayout (inflight) like it
+      // waits for a redraw.
       var self = this;
       this.inflight = true;
       var done = function () { self.inflight = false; api.schedule(); };
       window.Plotly.relayout(gd, {'xaxis.autorange': true, 'yaxis.autorange': true}).then(done, done);
     }
     if (this.heldLost) { this.load(); return; }
-    // Everything that arrived while paused is drawn in one extendData.
+    // Everything that arrived while paused is drawn in one extend.
     this.pending = this.span === null ? this.held.slice(-this.spec.window) : this.held;
     this.held = [];
     this.mode = 'live';

@@ -58,6 +58,13 @@ def wait_until(check: Any, timeout: float, what: str, interval: float = 0.1) -> 
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
+def child_env() -> dict[str, str]:
+    """The environment of the processes the harness starts: the bench importable, and with
+    ``LIVEDASH_SRC=/other/checkout/src`` that livedash instead of this one (before/after)."""
+    paths = [os.environ["LIVEDASH_SRC"]] if os.environ.get("LIVEDASH_SRC") else []
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([*paths, str(ROOT)]))
+
+
 class Server:
     """One contender served by ``python -m bench.contenders`` on a free port; with
     ``serve_workers``, livedash under ``livedash serve`` (gunicorn, gevent workers)."""
@@ -81,7 +88,7 @@ class Server:
         self.log_path = workdir / f"{tag}.publish"
         self.ctl_path: Path | None = workdir / f"{tag}.ctl"
         self.out_path = workdir / f"{tag}.out"
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        env = child_env()
         if serve_workers:
             if kind != "livedash":
                 raise ValueError("only livedash has `livedash serve`")

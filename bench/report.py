@@ -140,7 +140,7 @@ def table(scenarios: list[dict[str, Any]]) -> str:
                 rows.append(
                     [
                         store,
-                        batch.replace("_", " "),
+                        batch.replace("_4_threads", ", 4 threads").replace("_", " "),
                         f"{v['published_per_s']:,}/s",
                         f"{v['fanned_out_per_s']:,}/s to 10 subs, {v['overflows']} overflows",
                     ]

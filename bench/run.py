@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import report, scenarios
-from bench.harness import Browser, machine_facts
+from bench.harness import CONTENDERS, Browser, machine_facts
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: Run in this order; the memory soak starts first and runs in the background, niced, so
@@ -45,11 +45,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--soak-seconds", type=float, help="length of the memory soak (600 full, 25 quick)"
     )
+    parser.add_argument(
+        "--contenders",
+        default=",".join(CONTENDERS),
+        help="comma-separated subset of the contenders, livedash among them (for profiling one "
+        "of them; the ratios to those left out are null)",
+    )
     args = parser.parse_args(argv)
     chosen = [s for s in args.only.split(",") if s] or list(SCENARIOS)
     unknown = set(chosen) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenarios {sorted(unknown)}; choose from {', '.join(SCENARIOS)}")
+    kinds = tuple(k for k in CONTENDERS if k in args.contenders.split(","))
+    if "livedash" not in kinds or len(kinds) != len(set(args.contenders.split(","))):
+        parser.error(f"--contenders: a subset of {', '.join(CONTENDERS)} with livedash in it")
+    # The scenarios and the report read this at call time.
+    scenarios.CONTENDERS = report.CONTENDERS = kinds
 
     started = time.time()
     facts = machine_facts()
@@ -94,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     facts["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     facts["duration_s"] = round(time.time() - started, 1)
     facts["mode"] = "quick" if args.quick else "full"
+    facts["contenders"] = list(kinds)
 
     args.out.mkdir(parents=True, exist_ok=True)
     doc = {"machine": facts, "scenarios": [{**s, "machine": facts} for s in results]}

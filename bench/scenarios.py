@@ -24,6 +24,7 @@ from bench.harness import (
     Browser,
     CountingProxy,
     Server,
+    child_env,
     delivery,
     free_port,
     percentile,
@@ -49,6 +50,16 @@ class Config:
     log: Any = print
     #: length of the memory soak (default: 600 s full, 25 s quick)
     soak_seconds: float | None = None
+
+
+def figure(table: dict[str, Any], *path: str) -> Any:
+    """``table[path[0]][path[1]]...``, or None where a contender did not run (``--contenders``)."""
+    node: Any = table
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
@@ -147,10 +158,10 @@ def latency_and_cpu(cfg: Config) -> list[dict[str, Any]]:
     def ratios(table: dict[str, dict[str, Any]], key: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for n in map(str, counts):
-            ld = table["livedash"][n].get(key)
+            ld = figure(table, "livedash", n, key)
             out[n] = {
-                "poll/livedash": ratio(table["poll"][n].get(key), ld),
-                "dashws/livedash": ratio(table["dashws"][n].get(key), ld),
+                "poll/livedash": ratio(figure(table, "poll", n, key), ld),
+                "dashws/livedash": ratio(figure(table, "dashws", n, key), ld),
             }
         return out
 
@@ -259,12 +270,12 @@ def bytes_per_update(cfg: Config) -> dict[str, Any]:
         "ratios": {
             mode: {
                 "poll/livedash": ratio(
-                    results[mode]["poll"]["bytes_per_update"],
-                    results[mode]["livedash"]["bytes_per_update"],
+                    figure(results, mode, "poll", "bytes_per_update"),
+                    figure(results, mode, "livedash", "bytes_per_update"),
                 ),
                 "dashws/livedash": ratio(
-                    results[mode]["dashws"]["bytes_per_update"],
-                    results[mode]["livedash"]["bytes_per_update"],
+                    figure(results, mode, "dashws", "bytes_per_update"),
+                    figure(results, mode, "livedash", "bytes_per_update"),
                 ),
             }
             for mode in results
@@ -344,8 +355,12 @@ def clients_held(cfg: Config) -> dict[str, Any]:
         "goal": ">= 2,000 streams at <= 50 KB of server memory per connection",
         "results": results,
         "ratios": {
-            "livedash/poll": ratio(results["livedash"]["held"], results["poll"]["held"]),
-            "livedash/dashws": ratio(results["livedash"]["held"], results["dashws"]["held"]),
+            "livedash/poll": ratio(
+                figure(results, "livedash", "held"), figure(results, "poll", "held")
+            ),
+            "livedash/dashws": ratio(
+                figure(results, "livedash", "held"), figure(results, "dashws", "held")
+            ),
         },
     }
 
@@ -391,9 +406,13 @@ def throughput(cfg: Config) -> dict[str, Any]:
             urls["redis"] = f"redis://127.0.0.1:{port}/0"
         else:
             stores["redis"] = {"skipped": why_not or "redis-server is not installed"}
+        # One thread publishing one event per call, one publishing 100 per call, and four
+        # threads publishing one per call at once (request threads, sources: what the Redis
+        # store's group commit serves).
+        runs = {"batch_1": (1, 1), "batch_100": (100, 1), "batch_1_4_threads": (1, 4)}
         for name, url in urls.items():
-            for batch in (1, 100):
-                cfg.log(f"  throughput: {name}, batch {batch}")
+            for label, (batch, publishers) in runs.items():
+                cfg.log(f"  throughput: {name}, {label.replace('_', ' ')}")
                 out = subprocess.run(
                     [
                         sys.executable,
@@ -404,17 +423,20 @@ def throughput(cfg: Config) -> dict[str, Any]:
                         str(seconds),
                         "--batch",
                         str(batch),
+                        "--publishers",
+                        str(publishers),
                     ],
                     cwd=ROOT,
+                    env=child_env(),
                     capture_output=True,
                     text=True,
                     timeout=seconds + 90,
                     check=False,
                 )
                 if out.returncode != 0:
-                    stores.setdefault(name, {})[f"batch_{batch}"] = {"error": out.stderr[-2000:]}
+                    stores.setdefault(name, {})[label] = {"error": out.stderr[-2000:]}
                     continue
-                stores.setdefault(name, {})[f"batch_{batch}"] = json.loads(out.stdout)
+                stores.setdefault(name, {})[label] = json.loads(out.stdout)
     finally:
         if redis_proc is not None:
             redis_proc.terminate()
@@ -427,7 +449,9 @@ def throughput(cfg: Config) -> dict[str, Any]:
             "subscribers": 10,
             "seconds": seconds,
             "event": "3-field JSON object",
-            "process": "one Python process, publisher thread + 10 subscriber threads",
+            "process": "one Python process, publisher thread(s) + 10 subscriber threads",
+            "runs": "batch_1: one thread, one event per publish; batch_100: one thread, "
+            "publish_many of 100; batch_1_4_threads: four threads, one event per publish",
         },
         "goal": ">= 50,000/s memory, >= 20,000/s Redis",
         "results": {

@@ -19,7 +19,9 @@ from livedash.fanout import Overflow
 STREAM = "bench-throughput"
 
 
-def measure(store: str, seconds: float, subscribers: int, batch: int, max_events: int) -> Any:
+def measure(
+    store: str, seconds: float, subscribers: int, batch: int, max_events: int, publishers: int = 1
+) -> Any:
     hub = Hub(store)
     hub.stream(STREAM, max_events=100_000)
     subs = [hub.subscribe([STREAM]) for _ in range(subscribers)]
@@ -45,16 +47,28 @@ def measure(store: str, seconds: float, subscribers: int, batch: int, max_events
     threads = [threading.Thread(target=drain, args=(i,), daemon=True) for i in range(subscribers)]
     for t in threads:
         t.start()
-    published = 0
+    counts = [0] * publishers
     data = {"price": 101.25, "symbol": "ACME", "volume": 300}
     start = time.perf_counter()
     end = start + seconds
-    while time.perf_counter() < end and published < max_events:
-        if batch == 1:
-            hub.publish(STREAM, data)
-        else:
-            hub.publish_many([(STREAM, data)] * batch)
-        published += batch
+
+    def publish(i: int) -> None:
+        while time.perf_counter() < end and sum(counts) < max_events:
+            if batch == 1:
+                hub.publish(STREAM, data)
+            else:
+                hub.publish_many([(STREAM, data)] * batch)
+            counts[i] += batch
+
+    if publishers == 1:
+        publish(0)
+    else:  # concurrent publishers (request threads, sources): the Redis store groups them
+        pubs = [threading.Thread(target=publish, args=(i,)) for i in range(publishers)]
+        for t in pubs:
+            t.start()
+        for t in pubs:
+            t.join()
+    published = sum(counts)
     publish_elapsed = time.perf_counter() - start
     # Let the subscribers finish what is queued (bounded).
     deadline = time.monotonic() + 30
@@ -72,13 +86,14 @@ def measure(store: str, seconds: float, subscribers: int, batch: int, max_events
     return {
         "store": store.split(":")[0],
         "batch": batch,
+        "publishers": publishers,
         "subscribers": subscribers,
         "published": published,
         "publish_seconds": round(publish_elapsed, 3),
         "published_per_s": round(published / publish_elapsed),
-        "delivered_per_subscriber_min": min(got),
+        "delivered_per_subscriber_min": min(got) if got else None,
         "fanned_out_per_s": round(delivered / fan_elapsed),
-        "complete_per_s": round(min(got) / fan_elapsed),
+        "complete_per_s": round(min(got) / fan_elapsed) if got else None,
         "overflows": sum(overflows),
     }
 
@@ -90,8 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subscribers", type=int, default=10)
     parser.add_argument("--batch", type=int, default=1, help="events per publish_many call")
     parser.add_argument("--max-events", type=int, default=2_000_000)
+    parser.add_argument("--publishers", type=int, default=1, help="threads publishing at once")
     args = parser.parse_args(argv)
-    result = measure(args.store, args.seconds, args.subscribers, args.batch, args.max_events)
+    result = measure(
+        args.store, args.seconds, args.subscribers, args.batch, args.max_events, args.publishers
+    )
     print(json.dumps(result))
     return 0
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import threading
 import time
 import urllib.error
@@ -330,3 +331,25 @@ def test_head_on_the_event_stream_answers_headers_and_ends(
     with urllib.request.urlopen(req, timeout=DEADLINE) as r:
         assert r.status == 200 and r.headers["Content-Type"].startswith("text/event-stream")
     assert hub.subscriber_count() == 0
+
+
+def test_a_client_that_stops_reading_is_cut_after_the_stall_timeout(
+    hub_factory: Callable[..., Hub], uvicorn_server: Serve
+) -> None:
+    hub = hub_factory()
+    server = uvicorn_server(_app(hub, "fastapi", stall_timeout=1.0))
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills fast, never read
+    try:
+        sock.connect(("127.0.0.1", server.port))
+        sock.sendall(b"GET /livedash/events?stream=stall HTTP/1.1\r\nHost: x\r\n\r\n")
+        _until(lambda: hub.subscriber_count() == 1, "the stream subscribed")
+        blob = "x" * 8000
+        deadline = time.monotonic() + DEADLINE
+        # Keep publishing until the server's writes back up and it gives the client up.
+        while hub.subscriber_count():
+            assert time.monotonic() < deadline, "a stalled client still holds its stream"
+            hub.publish_many([("stall", {"blob": blob})] * 20)
+            time.sleep(0.05)
+    finally:
+        sock.close()

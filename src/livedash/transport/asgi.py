@@ -275,7 +275,9 @@ async def relay(
                             {"type": "http.response.body", "body": encode(step), "more_body": True}
                         )
                 except (OSError, TimeoutError):
-                    break  # the client is gone, or stopped reading
+                    # The client is gone, or stopped reading: nothing more can be sent, and
+                    # returning without ending the body makes the server drop the connection.
+                    return
             elif isinstance(step, Blocking):
                 offload = True
             elif isinstance(step, Wait):

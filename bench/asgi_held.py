@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.metadata
 import json
 import logging
 import os
@@ -170,6 +171,13 @@ def step(kind: str, n: int, window: float, workdir: Path, gzip: bool = True) -> 
         server.stop()
 
 
+def _version(module: str) -> str | None:
+    try:
+        return importlib.metadata.version(module)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", default="1000,2000", help="streams per step")
@@ -196,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         "steps": steps,
         "window_s": args.window,
         "results": results,
+        # uvicorn picks uvloop and httptools when installed (uvicorn[standard]): say which.
+        "uvicorn_extras": {m: _version(m) for m in ("uvloop", "httptools")},
         **machine_facts(),
     }
     RESULTS.write_text(json.dumps(runs, indent=1) + "\n")

@@ -12,6 +12,11 @@ stream drops). At the end it prints and saves (``bench/results/soak-*.json``):
 - publish-to-client latency p50 / p99 / max (one clock: everything runs on this machine);
 - server RSS at start (clients connected, nothing published yet), at the end, and its peak;
   server CPU seconds; the clients' reconnects and resets.
+
+``--profile DIR`` also samples the server (and its gunicorn workers) with py-spy while the
+load runs, including idle stacks (so a worker blocked in a C call shows up as well as one
+busy in Python), and writes DIR/server-profile.txt (collapsed stacks) plus a per-function
+summary DIR/server-profile-top.txt.
 """
 
 from __future__ import annotations
@@ -317,6 +322,52 @@ def start_server(
     return subprocess.Popen([*cmd, "--port", str(port)], env=env, stdout=log, stderr=log)
 
 
+def start_profiler(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling ``pid`` and its children for ``seconds`` (None if py-spy is missing:
+    ``pip install -e '.[bench]'``)."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(spy).exists():
+        print("soak: py-spy not found, not profiling (pip install -e '.[bench]')", flush=True)
+        return None
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = [spy, "record", "--pid", str(pid), "--subprocesses", "--idle", "--nonblocking"]
+    cmd += ["--rate", "50", "--format", "raw", "--duration", str(int(seconds))]
+    cmd += ["--output", str(out / "server-profile.txt")]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def summarize_profile(path: Path, top: int = 40) -> list[str]:
+    """The functions with the most samples (self and total) in a py-spy raw profile, per
+    process (the first frame is ``process <pid>: ...`` with --subprocesses)."""
+    self_count: dict[str, int] = {}
+    total_count: dict[str, int] = {}
+    samples = 0
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        samples += count
+        # "name (file.py:123)" -> "name (file.py)": one row per function, not per line
+        frames = [
+            frame.rsplit(":", 1)[0] + ")" if frame.endswith(")") else frame
+            for frame in stack.split(";")
+        ]
+        for frame in set(frames):
+            total_count[frame] = total_count.get(frame, 0) + count
+        self_count[frames[-1]] = self_count.get(frames[-1], 0) + count
+    out = [f"{samples} samples"]
+    for title, table in (("self", self_count), ("total", total_count)):
+        out.append(f"-- by {title} samples")
+        for frame, count in sorted(table.items(), key=lambda kv: -kv[1])[:top]:
+            out.append(f"{100 * count / max(1, samples):5.1f}%  {frame}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=30.0, help="how long to publish")
@@ -327,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-gzip", dest="gzip", action="store_false", help="plain streams")
     parser.add_argument("--sample", type=float, default=5.0, help="seconds between samples")
     parser.add_argument("--out", type=Path, default=None, help="where to save the JSON report")
+    parser.add_argument(
+        "--profile", type=Path, default=None, help="sample the server with py-spy into DIR"
+    )
     parser.add_argument(
         "--role", choices=["driver", "clients"], default="driver", help=argparse.SUPPRESS
     )
@@ -347,6 +401,7 @@ def drive(args: argparse.Namespace) -> int:
     server = start_server(args, port, token, db)
     server_ps = psutil.Process(server.pid)
     clients: subprocess.Popen[str] | None = None
+    profiler: subprocess.Popen[bytes] | None = None
     try:
         wait_until(lambda: get_json(port, "/livedash/health")["store"] == "ok", "the server")
         base = get_json(port, "/livedash/health")["subscribers"]
@@ -375,6 +430,7 @@ def drive(args: argparse.Namespace) -> int:
         cpu_start = cpu_seconds(server_ps)
         seconds = args.minutes * 60
         publisher = Publisher(port, token, args.rate, args.batch, seconds)
+        profiler = start_profiler(server.pid, seconds, args.profile) if args.profile else None
         began = time.monotonic()
         publisher.start()
         samples: list[dict[str, Any]] = []
@@ -398,6 +454,9 @@ def drive(args: argparse.Namespace) -> int:
                     f"server CPU {sample['server_cpu']:7.1f} s",
                     flush=True,
                 )
+        if profiler is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                profiler.wait(timeout=60)  # it stops by itself when the load ends
         ok = publisher.post([{"stream": STREAM, "data": {DONE_KEY: True}}])
         last_seq = publisher.last_seq
         rss_end = rss(server_ps)
@@ -410,6 +469,13 @@ def drive(args: argparse.Namespace) -> int:
         timer.cancel()
         stats = [ClientStats(**c) for c in json.loads(out.strip().splitlines()[-1])]
     finally:
+        if profiler is not None and profiler.poll() is None:
+            profiler.send_signal(signal.SIGINT)  # py-spy writes what it has on SIGINT
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                profiler.wait(timeout=30)
+            if profiler.poll() is None:
+                profiler.kill()
+                profiler.wait()
         if clients is not None and clients.poll() is None:
             clients.kill()
             clients.wait()
@@ -471,6 +537,10 @@ def drive(args: argparse.Namespace) -> int:
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(report, indent=1) + "\n")
     print_report(report, out_path)
+    if args.profile:
+        summary = summarize_profile(args.profile / "server-profile.txt")
+        (args.profile / "server-profile-top.txt").write_text("\n".join(summary) + "\n")
+        print(f"profile: {args.profile / 'server-profile.txt'} (top: server-profile-top.txt)")
     return 0 if report["missing"] == 0 and report["duplicates"] == 0 else 1
 
 

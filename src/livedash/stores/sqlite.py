@@ -35,6 +35,12 @@ IDLE_POLL = 0.25
 FOREIGN_QUIET = 10.0
 #: max_age pruning runs at most this often per stream, to keep appends cheap.
 AGE_PRUNE_INTERVAL = 1.0
+#: Reads near a stream's head are answered from the newest events this process has read,
+#: kept decoded in memory for this many seconds (and at most the stream's max_events):
+#: every client that catches up (a new tab, a resumed or overflowed stream) reads the same
+#: recent rows, and decoding them again from SQLite for each was a fifth of a gevent
+#: worker's time at 1,000 events/s to 50 streams (py-spy: bench/soak.py --serve 2 --profile).
+RECENT_SECONDS = 30.0
 #: Idle read connections kept for reuse. Reads borrow one per query rather than keeping one
 #: per thread: under gevent every open event stream is a greenlet, and a connection each cost
 #: ~110 KiB (SQLite's lookaside and page cache), two thirds of a stream's memory.
@@ -74,6 +80,9 @@ class SQLiteStore:
         self._interrupted = False
         self._foreign_at = float("-inf")  # quiet until another process's events arrive
         self._last_age_prune: dict[str, float] = {}
+        #: per stream: the newest events read from the file, contiguous by seq
+        self._recent: dict[str, list[Event]] = {}
+        self._recent_lock = threading.Lock()
         self._pool: list[sqlite3.Connection] = []
         self._pool_lock = threading.Lock()
         self._closed = False
@@ -209,11 +218,79 @@ class SQLiteStore:
         return [Event(s, q, t, json.loads(d)) for s, q, t, d in rows]
 
     def read(self, stream: str, after_seq: int, limit: int = 1000) -> list[Event]:
-        return self._rows(
+        if limit <= 0:
+            return []
+        cached = self._read_recent(stream, after_seq, limit)
+        if cached is not None:
+            return cached
+        return self._read_file(stream, after_seq, limit)
+
+    def _read_file(self, stream: str, after_seq: int, limit: int) -> list[Event]:
+        events = self._rows(
             "SELECT stream, seq, ts, data FROM events WHERE stream = ? AND seq > ? AND ts >= ? "
             "ORDER BY seq LIMIT ?",
             (stream, after_seq, self._cutoff(stream), limit),
         )
+        self._remember(stream, events)
+        return events
+
+    def _read_recent(self, stream: str, after_seq: int, limit: int) -> list[Event] | None:
+        """:meth:`read` from the events kept in memory, or None when they do not cover
+        ``after_seq + 1``. Same answer as the file: the head (one indexed row, nothing
+        decoded) says which events retention has dropped meanwhile and whether newer ones
+        than those kept exist."""
+        with self._recent_lock:
+            recent = self._recent.get(stream)
+            if not recent or not recent[0].seq <= after_seq + 1 <= recent[-1].seq:
+                return None
+        head = self.head(stream)
+        max_events = self._retention.get(stream, self._default).max_events
+        start = after_seq + 1 if max_events is None else max(after_seq + 1, head - max_events + 1)
+        cutoff = self._cutoff(stream)
+        with self._recent_lock:
+            recent = self._recent.get(stream)
+            if not recent or head < recent[-1].seq:  # a file replaced under us: start over
+                self._recent.pop(stream, None)
+                return None
+            first, last = recent[0].seq, recent[-1].seq
+            if not first <= start <= last:
+                return None
+            picked = recent[start - first : start - first + limit]
+        if cutoff > float("-inf"):
+            # As the file query: the oldest of these may be past max_age. (Where they all
+            # are, newer events may follow: the file answers.)
+            picked = [e for e in picked if e.ts >= cutoff]
+            if not picked:
+                return None
+        if len(picked) < limit and last < head:
+            picked += self._read_file(stream, last, limit - len(picked))
+        return picked
+
+    def _remember(self, stream: str, events: list[Event]) -> None:
+        """Keep ``events`` (a read's answer, oldest first) as the stream's newest, if they
+        continue or overlap what is kept; a jump replaces it."""
+        if not events or events[-1].seq - events[0].seq != len(events) - 1:
+            return  # empty, or holes (max_age filtered some): not a contiguous run
+        max_events = self._retention.get(stream, self._default).max_events
+        with self._recent_lock:
+            recent = self._recent.get(stream)
+            if recent and recent[0].seq <= events[0].seq <= recent[-1].seq + 1:
+                if events[-1].seq <= recent[-1].seq:
+                    return
+                recent.extend(events[recent[-1].seq + 1 - events[0].seq :])
+            elif recent and events[-1].seq <= recent[-1].seq:
+                return  # older than what is kept
+            else:
+                recent = self._recent[stream] = list(events)
+            # Keep RECENT_SECONDS of events, and never more than retention keeps.
+            cut = 0
+            oldest_ts = recent[-1].ts - RECENT_SECONDS
+            while cut < len(recent) and recent[cut].ts < oldest_ts:
+                cut += 1
+            if max_events is not None:
+                cut = max(cut, len(recent) - max_events)
+            if cut:
+                del recent[:cut]
 
     def last(self, stream: str, n: int) -> list[Event]:
         if n <= 0:
@@ -339,6 +416,8 @@ class SQLiteStore:
 
     def close(self) -> None:
         self.interrupt()
+        with self._recent_lock:
+            self._recent.clear()
         with self._pool_lock:
             self._closed = True
             for conn in self._pool:

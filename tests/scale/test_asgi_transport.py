@@ -353,3 +353,22 @@ def test_a_client_that_stops_reading_is_cut_after_the_stall_timeout(
             time.sleep(0.05)
     finally:
         sock.close()
+
+
+def test_a_server_shutdown_ends_open_streams_cleanly(
+    hub_factory: Callable[..., Hub], uvicorn_server: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    hub = hub_factory()
+    server = uvicorn_server(_app(hub, "fastapi"))
+    client = SSEClient(server.port, "/livedash/events?stream=bye")
+    try:
+        assert next(iter(client)).id == "bye:0"
+        # uvicorn waits its graceful timeout (1 s here) for the open stream, then cancels it.
+        server.stop()
+        assert [m.event for m in client] == []  # the stream ends
+    finally:
+        client.close()
+    _until(lambda: hub.subscriber_count() == 0, "the stream unsubscribed")
+    # Ended as a response, not as an error: no traceback per open stream at every restart.
+    errors = [r.getMessage() for r in caplog.records if r.name.startswith("uvicorn")]
+    assert not [e for e in errors if "Exception in ASGI application" in e], errors

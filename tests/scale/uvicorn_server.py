@@ -27,6 +27,8 @@ class UvicornServer:
             host="127.0.0.1",
             port=self.port,
             log_level="warning",
+            # uvicorn's records go to the root logger, where pytest's caplog sees them.
+            log_config=None,
             lifespan="off",
             # Open event streams would hold a stop forever; clients reconnect anyway.
             timeout_graceful_shutdown=1,

@@ -42,6 +42,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 #: Seconds browsers may cache the client script and styles (they are versioned by ``?v=``).
 STATIC_MAX_AGE = 3600
+#: Longest an event stream waits to end its body (a stalled client must not hold a shutdown).
+LAST_SEND_TIMEOUT = 1.0
 
 
 class Request:
@@ -257,47 +259,61 @@ async def relay(
     offload = False
     waker: Subscription | None = None
     try:
-        while not gone.is_set():
-            if offload:
-                in_thread = loop.run_in_executor(None, next, steps, None)
-                # shield: if this task is cancelled the thread still owns the generator, and
-                # closing it must wait for that step to finish (see finally).
-                step = await asyncio.shield(in_thread)
-                in_thread = None
-            else:
-                step = next(steps, None)
-            if step is None:
-                break
-            if isinstance(step, str):
-                try:
-                    async with asyncio.timeout(stall_timeout):
-                        await send(
-                            {"type": "http.response.body", "body": encode(step), "more_body": True}
-                        )
-                except (OSError, TimeoutError):
-                    # The client is gone, or stopped reading: nothing more can be sent, and
-                    # returning without ending the body makes the server drop the connection.
-                    return
-            elif isinstance(step, Blocking):
-                offload = True
-            elif isinstance(step, Wait):
-                offload = False
-                if waker is None and stream.sub is not None:
-                    waker = stream.sub
-                    waker.set_waker(wake)
-                woken.clear()
-                if stream.sub is not None and not stream.sub.ready:
+        try:
+            while not gone.is_set():
+                if offload:
+                    in_thread = loop.run_in_executor(None, next, steps, None)
+                    # shield: if this task is cancelled the thread still owns the generator, and
+                    # closing it must wait for that step to finish (see finally).
+                    step = await asyncio.shield(in_thread)
+                    in_thread = None
+                else:
+                    step = next(steps, None)
+                if step is None:
+                    break
+                if isinstance(step, str):
+                    try:
+                        async with asyncio.timeout(stall_timeout):
+                            await send(
+                                {
+                                    "type": "http.response.body",
+                                    "body": encode(step),
+                                    "more_body": True,
+                                }
+                            )
+                    except (OSError, TimeoutError):
+                        # The client is gone, or stopped reading: nothing more can be sent, and
+                        # returning without ending the body makes the server drop the connection.
+                        return
+                elif isinstance(step, Blocking):
+                    offload = True
+                elif isinstance(step, Wait):
+                    offload = False
+                    if waker is None and stream.sub is not None:
+                        waker = stream.sub
+                        waker.set_waker(wake)
+                    woken.clear()
+                    if stream.sub is not None and not stream.sub.ready:
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(step.timeout):
+                                await woken.wait()
+                elif isinstance(step, Sleep):
+                    offload = False
                     with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(step.timeout):
-                            await woken.wait()
-            elif isinstance(step, Sleep):
-                offload = False
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(step.seconds):
-                        await gone.wait()
+                        async with asyncio.timeout(step.seconds):
+                            await gone.wait()
+        except asyncio.CancelledError:
+            # The server cancels the streams still open when its graceful shutdown runs out
+            # (uvicorn --timeout-graceful-shutdown). The client reconnects and resumes anyway:
+            # end the body cleanly rather than have the server log a traceback per stream.
+            # A cancel that insists (a cancel scope) interrupts the last send and propagates.
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
         if not gone.is_set():
-            with contextlib.suppress(OSError):
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            with contextlib.suppress(OSError, TimeoutError):
+                async with asyncio.timeout(LAST_SEND_TIMEOUT):
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
     finally:
         watcher.cancel()
         if waker is not None:

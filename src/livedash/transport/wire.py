@@ -49,7 +49,9 @@ def gzip_chunks(chunks: Iterable[str]) -> Iterator[bytes]:
     iterator = iter(chunks)
     try:
         for chunk in iterator:
-            yield compressor.compress(chunk.encode("utf-8")) + compressor.flush(zlib.Z_PARTIAL_FLUSH)
+            yield compressor.compress(chunk.encode("utf-8")) + compressor.flush(
+                zlib.Z_PARTIAL_FLUSH
+            )
     finally:
         close = getattr(iterator, "close", None)
         if close is not None:

@@ -30,8 +30,11 @@ CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL,
 CROSS_PROCESS_POLL = 0.02
 #: ... but only while another process's events arrived in the last FOREIGN_QUIET seconds; a
 #: process alone on its file checks this rarely. Each check wakes the fan-out thread, and at
-#: 50 wake-ups a second that was 80% of a single-process server's CPU at 1 event/s.
-IDLE_POLL = 0.25
+#: 50 wake-ups a second that was 80% of a single-process server's CPU at 1 event/s; at 4 a
+#: second (0.25 s) it was still 40% (each timed wake-up costs ~75-110 us of CPU on this
+#: machine kind). The price: another process's first event after a quiet spell reaches this
+#: one's clients up to IDLE_POLL late.
+IDLE_POLL = 1.0
 FOREIGN_QUIET = 10.0
 #: max_age pruning runs at most this often per stream, to keep appends cheap.
 AGE_PRUNE_INTERVAL = 1.0
@@ -79,6 +82,8 @@ class SQLiteStore:
         self._generation = 0
         self._interrupted = False
         self._foreign_at = float("-inf")  # quiet until another process's events arrive
+        #: per stream, the newest seq this process appended (set before its commit)
+        self._own_heads: dict[str, int] = {}
         self._last_age_prune: dict[str, float] = {}
         #: per stream: the newest events read from the file, contiguous by seq
         self._recent: dict[str, list[Event]] = {}
@@ -183,6 +188,9 @@ class SQLiteStore:
                 heads[event.stream] = event.seq
             for stream, head in heads.items():
                 self._trim(conn, stream, head, now)
+                # Before the commit: a reader that sees these events in the file already
+                # knows they are this process's own (see wait()).
+                self._own_heads[stream] = max(head, self._own_heads.get(stream, 0))
         with self._changed:
             self._generation += 1
             self._changed.notify_all()
@@ -373,10 +381,12 @@ class SQLiteStore:
             with self._changed:
                 generation = self._generation
             found = [e for s, seq in cursor.items() for e in self.read(s, seq, limit)]
-            if found and by_version:
-                # Events that came with no in-process append (those bump the generation and
-                # wake us at once): another process writes this file, keep checking often.
-                # (Lease renewals also move data_version but bring no events.)
+            if by_version and any(e.seq > self._own_heads.get(e.stream, 0) for e in found):
+                # Events that came with no in-process append: another process writes this
+                # file, keep checking often. (Our own lease renewal moves data_version too,
+                # and our own append may land between that check and this read: with a
+                # producer ticking in step with the polls, that once sent a process alone
+                # into 50 checks a second.)
                 self._foreign_at = time.monotonic()
             by_version = False
             with self._changed:

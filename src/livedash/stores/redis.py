@@ -311,16 +311,23 @@ class RedisStore:
             except redis.ConnectionError:
                 conn.disconnect()
         conn.connect()  # no-op when connected
-        conn.send_packed_command([b"".join(commands)], check_health=False)
-        replies = self._replies(conn, len(commands))
-        # Redis restarted and lost its scripts: NOSCRIPT means nothing ran, so load and resend.
-        missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
-        if missing:
-            conn.send_packed_command([_resp(["SCRIPT", "LOAD", _APPEND])], check_health=False)
-            conn.read_response()
-            conn.send_packed_command([b"".join(commands[i] for i in missing)], check_health=False)
-            for i, reply in zip(missing, self._replies(conn, len(missing)), strict=True):
-                replies[i] = reply
+        try:
+            conn.send_packed_command([b"".join(commands)], check_health=False)
+            replies = self._replies(conn, len(commands))
+            # Redis restarted and lost its scripts: NOSCRIPT means nothing ran; load, resend.
+            missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
+            if missing:
+                conn.send_packed_command([_resp(["SCRIPT", "LOAD", _APPEND])], check_health=False)
+                conn.read_response()
+                again = b"".join(commands[i] for i in missing)
+                conn.send_packed_command([again], check_health=False)
+                for i, reply in zip(missing, self._replies(conn, len(missing)), strict=True):
+                    replies[i] = reply
+        except BaseException:
+            # Interrupted between replies (a timeout, a killed greenlet): the rest would be
+            # read as the next round's. Start that round on a fresh connection.
+            conn.disconnect()
+            raise
         self._append_used = time.monotonic()
         return replies
 

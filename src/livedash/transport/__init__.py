@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import livedash
 from livedash.errors import ConfigError
+from livedash.transport.params import BadRequest
 
 if TYPE_CHECKING:
     from livedash.hub import Hub
@@ -102,6 +103,17 @@ class TransportConfig:
         """True when a tab may follow ``stream``."""
         return self.can_read is None or bool(self.can_read(stream))
 
+    def check_read(self, streams: Iterable[str]) -> None:
+        """Refuse a request for streams a tab may not follow (403, the same on every backend)."""
+        refused = [s for s in streams if not self.allows_read(s)]
+        if refused:
+            raise BadRequest(
+                f"not allowed to read streams {refused}: the app does not list them as "
+                "readable (TransportConfig readable / can_read)",
+                403,
+                reason="forbidden",
+            )
+
 
 def _readable_rule(
     patterns: tuple[str, ...], also: Callable[[str], bool] | None
@@ -182,8 +194,7 @@ def mount(app: Any, hub: Hub, config: TransportConfig | None = None) -> None:
 
 
 def add_client(app: Any, config: TransportConfig) -> None:
-    """Add the browser client's scripts and styles to ``app``'s pages (ASGI backends; the
-    Flask side does the same in :func:`~livedash.transport.flask_routes.mount_flask`)."""
+    """Add the browser client's scripts and styles to ``app``'s pages (every backend)."""
     version = livedash.__version__
     script = app.get_relative_path(f"{config.prefix}/static/livedash.js")
     base = app.get_relative_path(config.prefix)

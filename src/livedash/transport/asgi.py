@@ -149,14 +149,7 @@ class LivedashASGI:
 
     def _stream_request(self, request: Request) -> StreamRequest:
         req = parse_stream_request(request.get_list, request.headers.get("last-event-id"))
-        refused = [s for s in req.streams if not self.config.allows_read(s)]
-        if refused:
-            raise BadRequest(
-                f"not allowed to read streams {refused}: the app does not list them as "
-                "readable (TransportConfig readable / can_read)",
-                403,
-                reason="forbidden",
-            )
+        self.config.check_read(req.streams)
         return req
 
     async def _events(self, request: Request, receive: Receive, send: Send) -> None:
@@ -197,8 +190,7 @@ class LivedashASGI:
 
     async def _range(self, request: Request, send: Send) -> None:
         req = parse_range_request(request.get, request.get_list)
-        if not self.config.allows_read(req.stream):
-            raise BadRequest(f"not allowed to read stream {req.stream!r}", 403, reason="forbidden")
+        self.config.check_read([req.stream])
         body = await asyncio.to_thread(read_range, self.hub, req)
         await _json(send, 200, body, [(b"cache-control", b"no-store")])
 

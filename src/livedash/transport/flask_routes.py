@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
-import livedash
 from livedash.errors import StoreError
 from livedash.hub import Hub
-from livedash.transport import EXTENSION_KEY, TransportConfig
+from livedash.transport import ASSETS, EXTENSION_KEY, TransportConfig, add_client
 from livedash.transport.ingest import check_length, check_token, ingest
 from livedash.transport.metrics import CONTENT_TYPE, hub_registry, render
 from livedash.transport.params import BadRequest, StreamRequest, parse_float, parse_stream_request
@@ -22,8 +20,6 @@ from livedash.transport.range import parse_range_request, read_range
 from livedash.transport.sse import EventStream
 from livedash.transport.wire import gzip_chunks
 
-ASSETS = Path(livedash.__file__).parent / "assets"
-
 
 def mount_flask(app: Any, server: Flask, hub: Hub, config: TransportConfig) -> None:
     """Register the routes on ``server`` and add the client script to ``app``'s pages."""
@@ -31,14 +27,7 @@ def mount_flask(app: Any, server: Flask, hub: Hub, config: TransportConfig) -> N
 
     def stream_request() -> StreamRequest:
         req = parse_stream_request(request.args.getlist, request.headers.get("Last-Event-ID"))
-        refused = [s for s in req.streams if not config.allows_read(s)]
-        if refused:
-            raise BadRequest(
-                f"not allowed to read streams {refused}: the app does not list them as "
-                "readable (TransportConfig readable / can_read)",
-                403,
-                reason="forbidden",
-            )
+        config.check_read(req.streams)
         return req
 
     @bp.errorhandler(BadRequest)
@@ -82,8 +71,7 @@ def mount_flask(app: Any, server: Flask, hub: Hub, config: TransportConfig) -> N
     @bp.get("/range")
     def range_route() -> Response:
         req = parse_range_request(request.args.get, request.args.getlist)
-        if not config.allows_read(req.stream):
-            raise BadRequest(f"not allowed to read stream {req.stream!r}", 403, reason="forbidden")
+        config.check_read([req.stream])
         response = jsonify(read_range(hub, req))
         response.headers["Cache-Control"] = "no-store"
         return response
@@ -116,16 +104,7 @@ def mount_flask(app: Any, server: Flask, hub: Hub, config: TransportConfig) -> N
         lambda: Response(render(registry), mimetype=None, content_type=CONTENT_TYPE),
     )
     server.extensions.setdefault(EXTENSION_KEY, {})[config.prefix] = config
-    script = app.get_relative_path(f"{config.prefix}/static/livedash.js")
-    base = app.get_relative_path(config.prefix)
-    app.config.external_scripts.append(f"{script}?v={livedash.__version__}&base={base}")
-    # Extra widget kinds live in assets/widget-*.js and register themselves with the client.
-    for extra in sorted(ASSETS.glob("widget-*.js")):
-        url = app.get_relative_path(f"{config.prefix}/static/{extra.name}")
-        app.config.external_scripts.append(f"{url}?v={livedash.__version__}")
-    app.config.external_stylesheets.append(
-        app.get_relative_path(f"{config.prefix}/static/livedash.css") + f"?v={livedash.__version__}"
-    )
+    add_client(app, config)
 
 
 def limit_stall(environ: dict[str, Any], seconds: float | None) -> None:

@@ -41,7 +41,11 @@ def test_navigation_reaches_every_page_and_each_page_is_live(
         page.wait_for_selector(selector, timeout=45_000)
         assert page.url == server.url + path
         assert page.get_attribute(f"#nav-{label.lower()}", "class") == "ld-nav-link active"
-        assert page.title() == f"livedash · {label}"
+        # Dash shows "Updating..." as the title while the page's callbacks run; the page's own
+        # title follows when they finish.
+        page.wait_for_function(
+            "title => document.title === title", arg=f"livedash · {label}", timeout=45_000
+        )
         if widget is not None:
             # The page's widgets fill from their streams: history first, then live.
             page.wait_for_function(

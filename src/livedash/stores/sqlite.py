@@ -217,13 +217,16 @@ class SQLiteStore:
         max_age = self._retention.get(stream, self._default).max_age
         return float("-inf") if max_age is None else time.time() - max_age
 
-    def _rows(self, sql: str, args: tuple[object, ...]) -> list[Event]:
+    def _fetch(self, sql: str, args: Sequence[object]) -> list[Any]:
+        """The rows of one read query, on a pooled connection; failures as StoreError."""
         try:
             with self._reading() as conn:
-                rows = conn.execute(sql, args).fetchall()
+                return conn.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite read from {self.path!r} failed: {exc}") from exc
-        return [Event(s, q, t, json.loads(d)) for s, q, t, d in rows]
+
+    def _rows(self, sql: str, args: tuple[object, ...]) -> list[Event]:
+        return [Event(s, q, t, json.loads(d)) for s, q, t, d in self._fetch(sql, args)]
 
     def read(self, stream: str, after_seq: int, limit: int = 1000) -> list[Event]:
         if limit <= 0:
@@ -349,25 +352,17 @@ class SQLiteStore:
         )
         args: list[object] = [p for path in paths for p in (path, path)]
         args += [stream, max(since_ts, self._cutoff(stream)), until, limit]
-        try:
-            with self._reading() as conn:
-                rows = conn.execute(
-                    f"SELECT seq, ts{picks} FROM events WHERE stream = ? AND ts >= ? "
-                    "AND ts <= ? ORDER BY seq LIMIT ?",
-                    args,
-                ).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(f"SQLite read from {self.path!r} failed: {exc}") from exc
+        rows = self._fetch(
+            f"SELECT seq, ts{picks} FROM events WHERE stream = ? AND ts >= ? "
+            "AND ts <= ? ORDER BY seq LIMIT ?",
+            args,
+        )
         columns = list(zip(*rows, strict=True)) if rows else [()] * (2 + len(paths))
         return list(columns[0]), list(columns[1]), [list(c) for c in columns[2:]]
 
     def head(self, stream: str) -> int:
-        try:
-            with self._reading() as conn:
-                row = conn.execute("SELECT head FROM streams WHERE name = ?", (stream,)).fetchone()
-        except sqlite3.Error as exc:
-            raise StoreError(f"SQLite read from {self.path!r} failed: {exc}") from exc
-        return int(row[0]) if row else 0
+        rows = self._fetch("SELECT head FROM streams WHERE name = ?", (stream,))
+        return int(rows[0][0]) if rows else 0
 
     def _data_version(self) -> int:
         return int(self._conn().execute("PRAGMA data_version").fetchone()[0])

@@ -150,12 +150,21 @@ def check_binding(host: str, token: str | None) -> None:
 def mounted_configs(app: Any) -> list[TransportConfig]:
     """The transport configs mounted on a Dash app (empty when livedash is not mounted)."""
     server = getattr(app, "server", None)
+    return [] if server is None else list(configs_of(server).values())
+
+
+def configs_of(server: Any) -> dict[str, TransportConfig]:
+    """Where the configs mounted on a Dash app's server are recorded, by prefix
+    (``server.extensions`` on Flask and Quart, ``server.state`` on FastAPI)."""
     extensions = getattr(server, "extensions", None)
     if isinstance(extensions, dict):
-        found = extensions.get(EXTENSION_KEY) or {}
-    else:  # FastAPI keeps them in its state
-        found = getattr(getattr(server, "state", None), EXTENSION_KEY, None) or {}
-    return list(found.values())
+        found: dict[str, TransportConfig] = extensions.setdefault(EXTENSION_KEY, {})
+        return found
+    state = server.state
+    if not hasattr(state, EXTENSION_KEY):
+        setattr(state, EXTENSION_KEY, {})
+    found = getattr(state, EXTENSION_KEY)
+    return found
 
 
 def backend_of(app: Any) -> str:

@@ -25,7 +25,7 @@ from livedash.errors import StoreError
 from livedash.events import parse_cursor
 from livedash.fanout import Subscription
 from livedash.hub import Hub
-from livedash.transport import ASSETS, EXTENSION_KEY, TransportConfig, add_client
+from livedash.transport import ASSETS, TransportConfig, add_client, configs_of
 from livedash.transport.ingest import check_length, check_token, ingest
 from livedash.transport.metrics import CONTENT_TYPE, hub_registry, render
 from livedash.transport.params import BadRequest, StreamRequest, parse_float, parse_stream_request
@@ -413,17 +413,3 @@ def mount_asgi(app: Any, server: Any, hub: Hub, config: TransportConfig) -> None
         raise TypeError(f"not an ASGI server: {type(server).__name__}")
     configs_of(server)[config.prefix] = config
     add_client(app, config)
-
-
-def configs_of(server: Any) -> dict[str, TransportConfig]:
-    """Where the configs mounted on an ASGI server are recorded (Starlette's ``state``,
-    Quart's ``extensions``)."""
-    extensions = getattr(server, "extensions", None)
-    if isinstance(extensions, dict):
-        found: dict[str, TransportConfig] = extensions.setdefault(EXTENSION_KEY, {})
-        return found
-    state = server.state
-    if not hasattr(state, EXTENSION_KEY):
-        setattr(state, EXTENSION_KEY, {})
-    found = getattr(state, EXTENSION_KEY)
-    return found

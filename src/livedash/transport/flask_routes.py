@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from livedash.errors import StoreError
 from livedash.hub import Hub
-from livedash.transport import ASSETS, EXTENSION_KEY, TransportConfig, add_client
+from livedash.transport import ASSETS, TransportConfig, add_client, configs_of
 from livedash.transport.ingest import check_length, check_token, ingest
 from livedash.transport.metrics import CONTENT_TYPE, hub_registry, render
 from livedash.transport.params import BadRequest, StreamRequest, parse_float, parse_stream_request
@@ -103,7 +103,7 @@ def mount_flask(app: Any, server: Flask, hub: Hub, config: TransportConfig) -> N
         "livedash_metrics",
         lambda: Response(render(registry), mimetype=None, content_type=CONTENT_TYPE),
     )
-    server.extensions.setdefault(EXTENSION_KEY, {})[config.prefix] = config
+    configs_of(server)[config.prefix] = config
     add_client(app, config)
 
 

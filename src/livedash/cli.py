@@ -178,10 +178,9 @@ def _serve(args: argparse.Namespace) -> int:
         threads=args.threads,
         connections=args.connections,
     )
-    check(options)
+    check(options)  # the cheap refusals, before building the app to ask its backend
     # Flask apps go to gunicorn, fastapi/quart apps to uvicorn: ask the app which it is.
     options = replace(options, backend=detect_backend(args.app, args.store))
-    check(options)
     kind = f"{args.worker_class} gunicorn" if options.backend == "flask" else "uvicorn"
     log.info(
         "livedash: serving %s (%s backend) with %d %s worker(s), store %s, on http://%s:%d/",
@@ -193,7 +192,7 @@ def _serve(args: argparse.Namespace) -> int:
         args.host,
         args.port,
     )
-    serve(options)  # replaces this process with the server; returns only by raising
+    serve(options)  # checks again with the backend, then replaces this process with the server
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -107,11 +107,11 @@
     this.mount();
     if (this.mode === 'replay') return this.replayTick();
     if (this.mode !== 'live') return;
-    if (this.span !== null) return this.extend();
-    return Base.prototype.flush.call(this);
+    return this.extend();
   };
-  // Every mode appends through GraphWidget's path (Plotly.extendTraces, one call in flight);
-  // limit() above keeps a time window's points by time.
+  // Every mode (newest N, a time window, a replay) appends through GraphWidget's path
+  // (Plotly.extendTraces, one call in flight); limit() above keeps a time window's points
+  // by time.
   Graph.prototype.extend = function () { return Base.prototype.flush.call(this); };
 
   // Replace the whole figure (window loads, replay start) with Plotly.react on the plot, as

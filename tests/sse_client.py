@@ -56,6 +56,29 @@ class SSEClient:
                 elif field == "id":
                     mid = value
 
+    def collect(
+        self, stream: str, until_seq: int, *, others: bool = False
+    ) -> list[tuple[int, Any]]:
+        """``(seq, data)`` of ``stream``'s events, read until one with seq >= ``until_seq``.
+
+        Events of other streams are skipped when ``others``, and fail the test otherwise; a
+        response that ends first fails it too."""
+        got: list[tuple[int, Any]] = []
+        for msg in self:
+            if msg.event != "message":
+                continue
+            for s, seq, _ts, data in msg.json():
+                assert others or s == stream, f"event of stream {s!r} on a {stream!r} stream"
+                if s == stream:
+                    got.append((seq, data))
+            if got and got[-1][0] >= until_seq:
+                return got
+        raise AssertionError(f"stream ended after {len(got)} events: {got[-5:]}")
+
+    def seqs(self, stream: str, until_seq: int) -> list[int]:
+        """The seqs of :meth:`collect` (``stream``'s events only)."""
+        return [seq for seq, _ in self.collect(stream, until_seq)]
+
     def close(self) -> None:
         # The response holds its own reference to the socket: closing only the connection
         # would leave the socket open and the server streaming to nobody.

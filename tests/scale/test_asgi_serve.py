@@ -38,17 +38,6 @@ def _streams_per_worker(server: ServeProcess) -> dict[int, int]:
     return counts
 
 
-def _collect(client: SSEClient, stream: str, until_seq: int) -> list[tuple[int, Any]]:
-    got: list[tuple[int, Any]] = []
-    for msg in client:
-        if msg.event != "message":
-            continue
-        got += [(seq, data) for s, seq, _, data in msg.json() if s == stream]
-        if got and got[-1][0] >= until_seq:
-            return got
-    raise AssertionError(f"stream ended after {len(got)} events")
-
-
 def test_two_uvicorn_workers_relay_what_the_ingest_takes_in_order(
     serve: ServeFactory, redis_url: str
 ) -> None:
@@ -71,7 +60,7 @@ def test_two_uvicorn_workers_relay_what_the_ingest_takes_in_order(
             published += zip(server.publish("feed", *datas), datas, strict=True)
         assert [seq for seq, _ in published] == list(range(1, EVENTS + 1))
         for client in clients:
-            assert _collect(client, "feed", EVENTS) == published
+            assert client.collect("feed", EVENTS, others=True) == published
     finally:
         for client in clients:
             client.close()
@@ -81,7 +70,7 @@ def test_producer_runs_once_across_two_uvicorn_workers(serve: ServeFactory, redi
     server = serve(APP, redis_url, workers=2, env={"LIVEDASH_TEST_TICK": "0.2"})
     client = SSEClient(server.port, "/livedash/events?stream=tick")
     try:
-        ticks = _collect(client, "tick", 10)
+        ticks = client.collect("tick", 10, others=True)
     finally:
         client.close()
     # One producer in the deployment: consecutive seqs, all from the lease holder.

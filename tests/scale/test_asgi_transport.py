@@ -55,19 +55,6 @@ def _until(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.02)
 
 
-def _collect(client: SSEClient, stream: str, until_seq: int) -> list[int]:
-    seqs: list[int] = []
-    for msg in client:
-        if msg.event != "message":
-            continue
-        for s, seq, _ts, _data in msg.json():
-            assert s == stream
-            seqs.append(seq)
-        if seqs and seqs[-1] >= until_seq:
-            return seqs
-    raise AssertionError(f"stream ended after {seqs[-5:]}")
-
-
 def _request(
     url: str, body: bytes | None = None, headers: dict[str, str] | None = None
 ) -> tuple[int, dict[str, str], Any]:
@@ -104,7 +91,7 @@ def test_burst_of_1000_arrives_in_order_none_missing(
             target=lambda: [hub.publish("burst", {"i": i}) for i in range(1000)]
         )
         publisher.start()
-        seqs = _collect(client, "burst", 1000)
+        seqs = client.seqs("burst", 1000)
         publisher.join()
     finally:
         client.close()
@@ -118,14 +105,14 @@ def test_reconnect_with_last_event_id_resumes_without_gap_or_duplicate(
     server = uvicorn_server(_app(hub, backend))
     hub.publish_many([("r", {"i": i}) for i in range(50)])
     first = SSEClient(server.port, "/livedash/events?stream=r&last=r:50")
-    seen = _collect(first, "r", 50)
+    seen = first.seqs("r", 50)
     hub.publish_many([("r", {"i": i}) for i in range(50, 60)])
-    seen += _collect(first, "r", 60)[:5]  # drop mid-stream, having kept 5 of the 10
+    seen += first.seqs("r", 60)[:5]  # drop mid-stream, having kept 5 of the 10
     first.close()
     hub.publish_many([("r", {"i": i}) for i in range(60, 100)])
     second = SSEClient(server.port, "/livedash/events?stream=r", {"Last-Event-ID": f"r:{seen[-1]}"})
     try:
-        seen += _collect(second, "r", 100)
+        seen += second.seqs("r", 100)
     finally:
         second.close()
     assert seen == list(range(1, 101))

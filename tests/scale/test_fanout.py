@@ -15,17 +15,6 @@ pytestmark = pytest.mark.redis
 EVENTS = 200
 
 
-def _collect(client: SSEClient, stream: str, until_seq: int) -> list[tuple[int, Any]]:
-    got: list[tuple[int, Any]] = []
-    for msg in client:
-        if msg.event != "message":
-            continue
-        got += [(seq, data) for s, seq, _, data in msg.json() if s == stream]
-        if got and got[-1][0] >= until_seq:
-            return got
-    raise AssertionError(f"stream ended after {len(got)} events")
-
-
 def test_events_published_through_one_worker_reach_clients_of_every_worker_in_order(
     serve: ServeFactory, redis_url: str
 ) -> None:
@@ -43,7 +32,7 @@ def test_events_published_through_one_worker_reach_clients_of_every_worker_in_or
                 published += zip(server.publish("feed", *datas), datas, strict=True)
         published.sort(key=lambda p: p[0])
         assert [seq for seq, _ in published] == list(range(1, EVENTS + 1))
-        seen_a, seen_b = (_collect(c, "feed", EVENTS) for c in clients)
+        seen_a, seen_b = (c.collect("feed", EVENTS, others=True) for c in clients)
         assert seen_a == published
         assert seen_b == published  # same events, same order, in both workers
     finally:

@@ -23,19 +23,6 @@ def _app(hub: Hub) -> Dash:
     return app
 
 
-def _collect(client: SSEClient, stream: str, until_seq: int) -> list[int]:
-    seqs: list[int] = []
-    for msg in client:
-        if msg.event != "message":
-            continue
-        for s, seq, _ts, _data in msg.json():
-            assert s == stream
-            seqs.append(seq)
-        if seqs and seqs[-1] >= until_seq:
-            break
-    return seqs
-
-
 def test_burst_of_1000_arrives_in_order_none_missing(
     hub_factory: Callable[..., Hub], live_server: Callable[[Any], LiveServer]
 ) -> None:
@@ -49,7 +36,7 @@ def test_burst_of_1000_arrives_in_order_none_missing(
         target=lambda: [hub.publish("burst", {"i": i}) for i in range(1000)]
     )
     publisher.start()
-    seqs = _collect(client, "burst", 1000)
+    seqs = client.seqs("burst", 1000)
     publisher.join()
     client.close()
     assert seqs == list(range(1, 1001))
@@ -63,15 +50,15 @@ def test_reconnect_with_last_event_id_resumes_without_gap_or_duplicate(
     for i in range(50):
         hub.publish("r", {"i": i})
     first = SSEClient(server.port, "/livedash/events?stream=r&last=r:50")
-    seen = _collect(first, "r", 50)
+    seen = first.seqs("r", 50)
     hub.publish_many([("r", {"i": i}) for i in range(50, 60)])
-    seen += _collect(first, "r", 60)[:5]  # drop mid-stream, having kept 5 of the 10
+    seen += first.seqs("r", 60)[:5]  # drop mid-stream, having kept 5 of the 10
     last_id = f"r:{seen[-1]}"
     first.close()
     for i in range(60, 100):
         hub.publish("r", {"i": i})
     second = SSEClient(server.port, "/livedash/events?stream=r", {"Last-Event-ID": last_id})
-    seen += _collect(second, "r", 100)
+    seen += second.seqs("r", 100)
     second.close()
     assert seen == list(range(1, 101))
 

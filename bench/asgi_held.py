@@ -23,7 +23,6 @@ part of ``make bench``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.metadata
 import json
 import logging
@@ -40,7 +39,16 @@ from typing import Any
 import psutil
 
 from bench.contenders import TEXT_ID, TITLE, PublishLog, raise_fd_limit, seed_value
-from bench.harness import ROOT, delivery, free_port, machine_facts, run_clients, wait_until
+from bench.harness import (
+    ROOT,
+    delivery,
+    free_port,
+    machine_facts,
+    read_publishes,
+    rss_of,
+    run_clients,
+    wait_until,
+)
 
 SERVERS = ("uvicorn", "gunicorn-uvicorn", "gevent")
 RESULTS = ROOT / "bench" / "results" / "asgi_held.json"
@@ -115,18 +123,11 @@ class Served:
 
     def rss(self) -> int:
         """Resident memory of the server process and its workers."""
-        total = 0
-        for p in [self.ps, *self.ps.children(recursive=True)]:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                total += p.memory_info().rss
-        return total
+        return rss_of([self.ps, *self.ps.children(recursive=True)])
 
     def publishes(self) -> dict[int, float]:
-        out: dict[int, float] = {}
-        for line in self.log_path.read_text().splitlines():
-            seq, _, ts = line.partition(" ")
-            out[int(seq)] = float(ts)
-        return out
+        """seq -> publish time, from the server's log."""
+        return read_publishes(self.log_path)
 
     def stop(self) -> None:
         self.proc.terminate()

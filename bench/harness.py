@@ -65,6 +65,25 @@ def child_env() -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=os.pathsep.join([*paths, str(ROOT)]))
 
 
+def rss_of(processes: list[psutil.Process]) -> int:
+    """Resident memory of ``processes`` summed (those that have exited count 0)."""
+    total = 0
+    for p in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += p.memory_info().rss
+    return total
+
+
+def read_publishes(path: Path) -> dict[int, float]:
+    """seq -> publish time, from a contender's ``seq ts`` log (a torn last line is skipped)."""
+    out: dict[int, float] = {}
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            out[int(parts[0])] = float(parts[1])
+    return out
+
+
 class Server:
     """One contender served by ``python -m bench.contenders`` on a free port; with
     ``serve_workers``, livedash under ``livedash serve`` (gunicorn, gevent workers)."""
@@ -190,20 +209,11 @@ class Server:
 
     def rss(self) -> int:
         """Resident memory of the server (master and workers summed)."""
-        total = 0
-        for p in self.processes():
-            with contextlib.suppress(psutil.NoSuchProcess):
-                total += p.memory_info().rss
-        return total
+        return rss_of(self.processes())
 
     def publishes(self) -> dict[int, float]:
         """seq -> publish time, from the server's log."""
-        out: dict[int, float] = {}
-        for line in self.log_path.read_text().splitlines():
-            parts = line.split()
-            if len(parts) == 2:
-                out[int(parts[0])] = float(parts[1])
-        return out
+        return read_publishes(self.log_path)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

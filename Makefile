@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 APP    ?= gallery
 
-.PHONY: run test lint typecheck bench bench-quick soak clean system-deps docs
+.PHONY: run test lint typecheck bench bench-quick soak clean system-deps docs cluster-demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,12 @@ bench-quick: $(VENV)/.bench-deps system-deps
 ## (ARGS="--minutes 3" for a short run; not part of `make test`)
 soak: $(VENV)/.test-deps
 	$(BIN)/python -m bench.soak $(ARGS)
+
+## cluster-demo: 4 hosts in network namespaces behind nginx on one Redis; SIGKILLs one host
+## mid-stream and checks every viewer got every event once (root; ARGS="--store cluster" or
+## "--hold" to keep it up; `python -m bench.cluster measure` for the figures)
+cluster-demo: $(VENV)/.test-deps system-deps
+	$(BIN)/python -m bench.cluster demo $(ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

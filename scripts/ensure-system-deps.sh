@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests need when they are missing: Debian's chromium
-# (browser tests), redis-server (tests that start, kill and restart their own Redis) and
+# (browser tests), redis-server and redis-tools (tests that start, kill and restart their own
+# Redis and Redis Cluster), nginx and iproute2 (several hosts behind a load balancer) and
 # mosquitto (the MQTT source's tests), then makes sure an MQTT broker listens on
 # 127.0.0.1:1883, starting one (loopback only, anonymous, no persistence) where none runs.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# redis-tools: redis-cli, which tests/redis_cluster.py runs to create its Redis Cluster.
+command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
-# nginx: tests/docs/test_nginx.py runs the docs' reverse-proxy configuration for real.
+# nginx: tests/docs/test_nginx.py runs the docs' reverse-proxy configuration for real, and the
+# multi-host tests balance over their hosts with it.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+# iproute2: `ip netns`, with which tests/scale/test_multihost.py and bench/cluster.py put each
+# livedash host in a network namespace of its own.
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -11,7 +11,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -24,30 +24,42 @@ START_DEADLINE = 30.0
 
 
 class RedisServer:
-    """One ``redis-server`` process bound to 127.0.0.1 with its data in ``directory``.
+    """One ``redis-server`` process bound to ``bind`` (127.0.0.1) with its data in ``directory``.
 
     ``appendonly=True`` persists every write (AOF, fsync before each reply), so a restart
     (even after SIGKILL) keeps the data; without it a restart starts empty, like a Redis
     that lost its memory."""
 
-    def __init__(self, directory: Path, *, appendonly: bool = False, port: int | None = None):
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        appendonly: bool = False,
+        port: int | None = None,
+        bind: str = "127.0.0.1",
+        appendfsync: str = "always",
+        extra: Sequence[str] = (),
+    ):
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.fail("redis-server is not installed: run `make test`, which installs it")
         self.binary = binary
         self.directory = directory
         self.appendonly = appendonly
-        self.port = port or free_port()
+        self.bind = bind
+        self.appendfsync = appendfsync
+        self.extra = list(extra)
+        self.port = port or free_port(bind)
         self.proc: subprocess.Popen[bytes] | None = None
         directory.mkdir(parents=True, exist_ok=True)
 
     def url(self, db: int = 0) -> str:
         """The store URL of database ``db``."""
-        return f"redis://127.0.0.1:{self.port}/{db}"
+        return f"redis://{self.bind}:{self.port}/{db}"
 
     def client(self, db: int = 0) -> redis.Redis:
         """A redis-py client (close it when done)."""
-        return redis.Redis(host="127.0.0.1", port=self.port, db=db, socket_timeout=5)
+        return redis.Redis(host=self.bind, port=self.port, db=db, socket_timeout=5)
 
     def start(self) -> RedisServer:
         """Start the server (same port and directory every time) and wait until it answers."""
@@ -57,18 +69,20 @@ class RedisServer:
             "--port",
             str(self.port),
             "--bind",
-            "127.0.0.1",
+            self.bind,
             "--dir",
             str(self.directory),
             "--save",
             "",
             "--appendonly",
             "yes" if self.appendonly else "no",
-            # Every write reaches the disk before the reply, so a SIGKILL loses nothing.
+            # "always": every write reaches the disk before the reply, so a SIGKILL loses
+            # nothing (cluster nodes rely on replicas instead, and fsync every second).
             "--appendfsync",
-            "always",
+            self.appendfsync,
             "--databases",
             "64",
+            *self.extra,
         ]
         self.proc = subprocess.Popen(
             args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.directory

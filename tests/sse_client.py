@@ -19,6 +19,21 @@ class Message:
         return json.loads(self.data)
 
 
+def parse_message(block: str) -> Message | None:
+    """One SSE message from the lines before its blank line (None for comments, ``retry``)."""
+    event, mid, data = "message", None, []
+    for line in block.split("\n"):
+        field, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if field == "data":
+            data.append(value)
+        elif field == "event":
+            event = value
+        elif field == "id":
+            mid = value
+    return Message(event, mid, "\n".join(data)) if data else None
+
+
 class SSEClient:
     """Opens ``path`` on ``host:port`` and yields messages; ``timeout`` bounds every read."""
 
@@ -26,35 +41,30 @@ class SSEClient:
         self, port: int, path: str, headers: dict[str, str] | None = None, timeout: float = 30
     ) -> None:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-        self.conn.request("GET", path, headers=headers or {})
-        self.response = self.conn.getresponse()
+        try:
+            self.conn.request("GET", path, headers=headers or {})
+            self.response = self.conn.getresponse()
+        except BaseException:
+            self.conn.close()  # not left to the garbage collector (see StreamClient)
+            raise
         self.last_id: str | None = None
 
     def __iter__(self) -> Iterator[Message]:
-        event, mid = "message", None
-        data: list[str] = []
+        lines: list[str] = []
         while True:
             raw = self.response.readline()
             if not raw:
                 return
             line = raw.decode("utf-8").rstrip("\n")
-            if line == "":
-                if data:
-                    if mid is not None:
-                        self.last_id = mid
-                    yield Message(event, mid, "\n".join(data))
-                event, data, mid = "message", [], None
-            elif line.startswith(":"):
+            if line:
+                lines.append(line)
                 continue
-            else:
-                field, _, value = line.partition(":")
-                value = value[1:] if value.startswith(" ") else value
-                if field == "data":
-                    data.append(value)
-                elif field == "event":
-                    event = value
-                elif field == "id":
-                    mid = value
+            message = parse_message("\n".join(lines))
+            lines = []
+            if message is not None:
+                if message.id is not None:
+                    self.last_id = message.id
+                yield message
 
     def collect(
         self, stream: str, until_seq: int, *, others: bool = False

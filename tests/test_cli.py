@@ -1,21 +1,27 @@
-"""The livedash command: help text and one-line errors."""
+"""The livedash command: help text, one-line errors, the heartbeat option."""
 
 from __future__ import annotations
 
+import http.client
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from livedash.cli import main
+from tests.conftest import free_port
+from tests.docs.serving import serving
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "livedash.cli", *args],
         capture_output=True,
         text=True,
         timeout=60,
+        env=env,
     )
 
 
@@ -52,3 +58,75 @@ def test_bad_transport_is_refused_by_argparse(capsys: pytest.CaptureFixture[str]
         main(["run", "seed", "--transport", "carrier-pigeon"])
     assert info.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def _without_heartbeat_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "LIVEDASH_HEARTBEAT"}
+
+
+@pytest.mark.parametrize("command", ["run", "serve"])
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "nan", "inf", "86400"])
+def test_bad_heartbeat_is_a_one_line_error(command: str, value: str) -> None:
+    result = _run(command, "seed", "--heartbeat", value, env=_without_heartbeat_env())
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "--heartbeat must be a number of seconds above 0 and at most 3600" in lines[0]
+    assert repr(value) in lines[0]
+
+
+def test_bad_heartbeat_from_the_environment_names_the_variable() -> None:
+    env = {**_without_heartbeat_env(), "LIVEDASH_HEARTBEAT": "soon"}
+    result = _run("run", "seed", "--store", "memory://", env=env)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "LIVEDASH_HEARTBEAT must be a number" in lines[0], lines
+
+
+def _comments(port: int, stream: str, count: int, read_timeout: float) -> list[bytes]:
+    """Open ``stream``'s event stream (nobody publishes to it) and read until ``count``
+    comment lines arrived; a read that waits longer than ``read_timeout`` fails the test."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=read_timeout)
+    try:
+        conn.request("GET", f"/livedash/events?stream={stream}")
+        response = conn.getresponse()
+        assert response.status == 200
+        assert response.getheader("Content-Type", "").startswith("text/event-stream")
+        lines: list[bytes] = []
+        comments = 0
+        while comments < count:
+            line = response.readline()
+            assert line, f"the stream ended after {lines!r}"
+            lines.append(line)
+            if line.startswith(b":"):
+                comments += 1
+        return lines
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("command", ["run", "serve"])
+def test_idle_event_stream_gets_keepalive_comments_at_the_heartbeat(
+    command: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    argv = [
+        str(Path(sys.executable).parent / "livedash"),
+        command,
+        "seed",
+        "--port",
+        str(port),
+        "--heartbeat",
+        "0.5",
+        "--store",
+        f"sqlite:///{tmp_path / 'live.db'}",
+    ]
+    if command == "serve":
+        argv += ["--workers", "1"]
+    with serving(argv, port, cwd=tmp_path, env=_without_heartbeat_env()):
+        # Three comments, each awaited for at most 10 s: 20 times the asked interval, and
+        # less than the 15 s default, so a heartbeat that was not applied fails here.
+        lines = _comments(port, "quiet", 3, read_timeout=10)
+    assert lines[0] == b"retry: 1000\n"
+    assert sum(line.startswith(b":") for line in lines) == 3
+    assert not any(line.startswith(b"data: [[") for line in lines)  # idle: no event

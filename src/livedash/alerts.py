@@ -34,7 +34,7 @@ from typing import Any
 
 from livedash.errors import ConfigError
 from livedash.events import Event, validate_stream_name
-from livedash.fanout import Overflow
+from livedash.hub import Overflow
 from livedash.sources.base import Emit, Source
 
 log = logging.getLogger(__name__)

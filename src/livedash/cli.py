@@ -12,6 +12,7 @@ from typing import Any
 
 from livedash.apps import APPS, AppOptions, create
 from livedash.errors import LivedashError
+from livedash.serve import set_heartbeat
 
 log = logging.getLogger("livedash")
 
@@ -24,9 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser(
         "run",
-        help="serve an app with the Dash development server (one process)",
-        description="Serve an app with the Dash development server: one process, threaded, "
-        "producers in process.",
+        help="serve an app in one process (uvicorn, producers in process)",
+        description="Serve an app in one process on uvicorn: open event streams are "
+        "coroutines on one event loop, pages and callbacks run in a small thread pool, "
+        "producers run in process.",
     )
     run.add_argument(
         "app",
@@ -57,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="push: livedash event stream (default); poll: the classic dcc.Interval recipe",
     )
     _add_token_option(run)
+    _add_heartbeat_option(run)
     run.add_argument(
         "--mqtt",
         metavar="TOPIC",
@@ -82,6 +85,26 @@ def _add_token_option(parser: argparse.ArgumentParser) -> None:
         "which keeps it out of the process list); without one, ingest is open, allowed on "
         "127.0.0.1 only",
     )
+
+
+def _add_heartbeat_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--heartbeat",
+        metavar="SECONDS",
+        default=None,
+        help="seconds between keep-alive comments on an idle event stream, so that proxies "
+        "and load balancers do not close it and a vanished client is noticed (default: "
+        "$LIVEDASH_HEARTBEAT, else the app's TransportConfig, 15)",
+    )
+
+
+def _heartbeat(args: argparse.Namespace) -> float | None:
+    """``--heartbeat``, else ``$LIVEDASH_HEARTBEAT``, checked; None when neither is given."""
+    from livedash.serve import heartbeat_from_env, parse_heartbeat
+
+    if args.heartbeat is not None:
+        return parse_heartbeat(args.heartbeat)
+    return heartbeat_from_env()
 
 
 def _secure(app: Any, host: str, token: str | None) -> None:
@@ -111,9 +134,9 @@ def add_serve_parser(commands: Any) -> None:
         "serve",
         help="serve an app in production: several workers, a shared store",
         description="Serve an app in N worker processes sharing one store (Redis for several "
-        "hosts, SQLite for one host): gunicorn for apps on Dash's default Flask backend, "
-        "uvicorn for apps on its fastapi or quart backend. Producers run once per deployment "
-        "and every worker pushes every stream to its own clients.",
+        "hosts, SQLite for one host), on uvicorn whatever the app's Dash backend: each open "
+        "event stream is a coroutine on the worker's event loop. Producers run once per "
+        "deployment and every worker pushes every stream to its own clients.",
     )
     serve.add_argument(
         "app",
@@ -124,7 +147,8 @@ def add_serve_parser(commands: Any) -> None:
     serve.add_argument(
         "--store",
         default="sqlite:///livedash.db",
-        help="the store every worker shares: redis://host:port/db (any number of hosts) or "
+        help="the store every worker shares: redis://host:port/db or redis+cluster://h:p,h:p "
+        "(any number of hosts) or "
         "sqlite:///path.db (one host) (default: sqlite:///livedash.db)",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
@@ -132,9 +156,10 @@ def add_serve_parser(commands: Any) -> None:
     serve.add_argument(
         "--worker-class",
         choices=WORKER_CLASSES,
-        default="gevent",
-        help="Flask apps (gunicorn) only: gevent: thousands of open event streams per worker "
-        "(default); gthread: one thread per open stream",
+        default="uvicorn",
+        help="uvicorn (default): every app on uvicorn, each open event stream a coroutine; "
+        "Flask apps only, the older WSGI serving under gunicorn: gevent (a greenlet per open "
+        "stream) or gthread (a thread per open stream, at most --threads)",
     )
     serve.add_argument(
         "--connections",
@@ -149,12 +174,24 @@ def add_serve_parser(commands: Any) -> None:
         help=f"threads per gthread worker, so open streams per worker (default: {DEFAULT_THREADS})",
     )
     _add_token_option(serve)
+    _add_heartbeat_option(serve)
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from livedash.serve import ServeOptions, check, detect_backend, serve
+    from livedash.serve import (
+        HEARTBEAT_ENV,
+        ServeOptions,
+        check,
+        check_store,
+        detect_backend,
+        serve,
+        uses_gunicorn,
+    )
     from livedash.transport import TransportConfig, check_binding
 
+    heartbeat = _heartbeat(args)
+    if heartbeat is not None:  # each worker applies it to the app it builds
+        os.environ[HEARTBEAT_ENV] = repr(heartbeat)
     # Workers build their apps after the exec; the environment is how the token reaches them.
     token = args.token or os.environ.get("LIVEDASH_TOKEN") or None
     check_binding(args.host, token)
@@ -179,9 +216,10 @@ def _serve(args: argparse.Namespace) -> int:
         connections=args.connections,
     )
     check(options)  # the cheap refusals, before building the app to ask its backend
+    check_store(args.store)
     # Flask apps go to gunicorn, fastapi/quart apps to uvicorn: ask the app which it is.
     options = replace(options, backend=detect_backend(args.app, args.store))
-    kind = f"{args.worker_class} gunicorn" if options.backend == "flask" else "uvicorn"
+    kind = f"{args.worker_class} gunicorn" if uses_gunicorn(options) else "uvicorn"
     log.info(
         "livedash: serving %s (%s backend) with %d %s worker(s), store %s, on http://%s:%d/",
         args.app,
@@ -208,8 +246,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             mqtt=args.mqtt,
             mqtt_broker=args.mqtt_broker,
         )
+        heartbeat = _heartbeat(args)  # checked before the app is built
         app = create(args.app, options)
         _secure(app, args.host, args.token)
+        set_heartbeat(app, heartbeat)
     except LivedashError as exc:
         print(f"livedash: error: {exc}", file=sys.stderr)
         return 2
@@ -217,7 +257,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info(
         "livedash: serving %s (%s, store %s) on %s", args.app, args.transport, args.store, where
     )
-    app.run(host=args.host, port=args.port, debug=False, threaded=True)
+    from livedash.serve import run
+
+    run(app, args.host, args.port)
     return 0
 
 

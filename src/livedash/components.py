@@ -14,6 +14,18 @@ from livedash.events import validate_stream_name
 SPEC_ATTR = "data-livedash"
 
 
+def _with_axes(base: dict[str, Any], layout: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` updated by the user's ``layout``; an axis dict is merged key by key, so that
+    ``{"yaxis": {"ticksuffix": "%"}}`` keeps the defaults it does not name."""
+    merged = dict(base)
+    for key, value in layout.items():
+        if key in ("xaxis", "yaxis") and isinstance(value, Mapping):
+            merged[key] = {**base[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
 def _auto_id(kind: str, *parts: object) -> str:
     # Deterministic, so every worker process renders the same layout.
     digest = hashlib.sha1(json.dumps(parts, default=str).encode()).hexdigest()[:8]
@@ -88,14 +100,19 @@ def LiveGraph(
             {"type": trace_type, "mode": "lines", "name": label, "x": [], "y": []}
             for label in labels
         ],
-        "layout": {
-            "margin": {"l": 48, "r": 16, "t": 40 if title else 16, "b": 36},
-            "showlegend": len(fields) > 1,
-            "uirevision": graph_id,
-            **({"title": {"text": title}} if title else {}),
-            **({"xaxis": {"type": "date"}} if x == "ts" else {}),
-            **(layout or {}),
-        },
+        "layout": _with_axes(
+            {
+                "margin": {"l": 48, "r": 16, "t": 40 if title else 16, "b": 36},
+                "showlegend": len(fields) > 1,
+                "uirevision": graph_id,
+                **({"title": {"text": title}} if title else {}),
+                # automargin: long tick labels (400MB/s, two-line dates) grow the margin
+                # instead of being clipped by the fixed one.
+                "xaxis": {"automargin": True, **({"type": "date"} if x == "ts" else {})},
+                "yaxis": {"automargin": True},
+            },
+            layout or {},
+        ),
     }
     if not 4 <= points <= 10_000:
         raise ValueError(f"points must be between 4 and 10000, got {points!r}")
@@ -321,7 +338,9 @@ def LiveCandles(
             "margin": margin,
             "showlegend": False,
             "uirevision": id,
-            "xaxis": {"type": "date", "rangeslider": {"visible": False}},
+            # automargin: the bottom margin grows to fit the two-line date ticks (time, and
+            # the date under the first), which a fixed margin clipped.
+            "xaxis": {"type": "date", "rangeslider": {"visible": False}, "automargin": True},
             "yaxis": {"tickformat": ".2f"},
             **({"title": {"text": title}} if title else {}),
         },
@@ -347,7 +366,7 @@ def LiveCandles(
                         "margin": {**margin, "t": 4},
                         "showlegend": False,
                         "uirevision": volume_id,
-                        "xaxis": {"type": "date"},
+                        "xaxis": {"type": "date", "automargin": True},
                         "yaxis": {"title": {"text": "volume"}, "tickformat": "~s"},
                         "bargap": 0.15,
                     },

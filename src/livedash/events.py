@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from livedash.errors import PublishError
@@ -34,6 +34,9 @@ class Event:
     seq: int
     ts: float
     data: JSONObject
+    #: this event's wire JSON, built once by :func:`livedash.transport.wire.fragment` and
+    #: reused for every connection it is sent to
+    wire_json: str | None = field(default=None, init=False, compare=False, repr=False)
 
     def to_json(self) -> JSONObject:
         """The wire form used by every transport."""

@@ -32,6 +32,35 @@ class Resync(Overflow):
     which tells the client to start that stream over."""
 
 
+class WakeBatch:
+    """Coalesces the wake-ups bound for one event loop into one cross-thread call.
+
+    The fan-out thread offers a burst of events to every subscriber of a stream; waking each
+    subscriber's coroutine with its own ``loop.call_soon_threadsafe`` costs a write to the
+    loop's self-pipe and a loop iteration per subscriber. Subscriptions that share a batch
+    queue their wakers here instead, and the first of a burst schedules one call on the loop
+    that runs them all: one wake-up per burst, however many subscribers."""
+
+    def __init__(self, call_soon_threadsafe: Callable[[Callable[[], None]], object]) -> None:
+        self._schedule = call_soon_threadsafe
+        self._lock = threading.Lock()
+        self._pending: list[Callable[[], None]] = []
+
+    def add(self, waker: Callable[[], None]) -> None:
+        """Run ``waker`` on the loop soon (from any thread)."""
+        with self._lock:
+            first = not self._pending
+            self._pending.append(waker)
+        if first:
+            self._schedule(self._flush)
+
+    def _flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for waker in pending:
+            waker()
+
+
 class Subscription:
     """A bounded queue of events for one connection. Never blocks the publisher:
     when full it is emptied and marked overflowed, and the reader catches up from the store."""
@@ -48,6 +77,7 @@ class Subscription:
         #: how many times this subscription overflowed (for metrics and tests)
         self.overflows = 0
         self._waker: Callable[[], None] | None = None
+        self._batch: WakeBatch | None = None
 
     def offer(self, event: Event) -> None:
         """Queue ``event`` (called by the fan-out thread)."""
@@ -111,15 +141,23 @@ class Subscription:
         with self._cond:
             return self._ready()
 
-    def set_waker(self, waker: Callable[[], None] | None) -> None:
-        """Call ``waker()`` whenever the subscription becomes ready (from the thread that made
-        it so, with the subscription's lock held: it must be quick and must not call back
-        into the subscription). An event loop passes ``lambda: loop.call_soon_threadsafe(...)``
-        to await events without a thread per subscriber. Called at once if already ready."""
+    def set_waker(self, waker: Callable[[], None] | None, batch: WakeBatch | None = None) -> None:
+        """Call ``waker()`` whenever the subscription becomes ready. Without ``batch``, from
+        the thread that made it so, with the subscription's lock held (it must be quick and
+        must not call back into the subscription): an event loop passes
+        ``lambda: loop.call_soon_threadsafe(...)``. With ``batch`` (the loop's
+        :class:`WakeBatch`), on the loop itself, one cross-thread call for every subscriber
+        woken by the same burst. Called (or queued) at once if already ready."""
         with self._cond:
-            self._waker = waker
+            self._waker, self._batch = waker, batch
             if waker is not None and self._ready():
-                waker()
+                self._wake(waker)
+
+    def _wake(self, waker: Callable[[], None]) -> None:
+        if self._batch is not None:
+            self._batch.add(waker)
+        else:
+            waker()
 
     def _ready(self) -> bool:
         return bool(self._queue or self._overflowed or self._resync or self._status or self.closed)
@@ -129,7 +167,7 @@ class Subscription:
         # Only on the transition: a burst of events wakes an event loop once, not per event.
         if self._waker is not None and not was_ready:
             try:
-                self._waker()
+                self._wake(self._waker)
             except Exception:  # a closed event loop must not break the publisher
                 log.debug("livedash: subscription waker failed", exc_info=True)
 

@@ -12,12 +12,34 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from livedash.errors import PublishError
 from livedash.events import MAX_EVENT_BYTES, Event, encode_data, validate_stream_name
-from livedash.fanout import Fanout, Subscription
+from livedash.fanout import (
+    RETRY_MAX,
+    RETRY_MIN,
+    Fanout,
+    Overflow,
+    Resync,
+    Subscription,
+    WakeBatch,
+)
 from livedash.stats import HubStats
 from livedash.stores import Retention, Store, open_store
 
 if TYPE_CHECKING:
     from livedash.transport import TransportConfig
+
+# What subscribers handle is part of the hub's API; the fan-out that makes them is not.
+__all__ = [
+    "RETRY_MAX",
+    "RETRY_MIN",
+    "Hub",
+    "Overflow",
+    "Producer",
+    "ProducerFn",
+    "Resync",
+    "Startable",
+    "Subscription",
+    "WakeBatch",
+]
 
 log = logging.getLogger(__name__)
 
@@ -222,12 +244,11 @@ class Hub:
     # -- lifecycle ------------------------------------------------------------------------
     def init_app(self, app: Any, config: TransportConfig | None = None) -> None:
         """Mount the transport routes and the browser client on a Dash app, and start the
-        producers."""
+        producers: a shim for :func:`livedash.mount` (``mount(app, hub, config)``)."""
         # Imported here so that the hub itself never depends on a web framework.
         from livedash.transport import mount
 
         mount(app, self, config)
-        self.start()
 
     def close(self) -> None:
         """Stop producers and fan-out, then close the store."""

@@ -1,30 +1,27 @@
 """Production serving: ``livedash serve APP --workers N --store URL``.
 
-The server follows the app's Dash backend (see :func:`detect_backend`):
+Every app runs on uvicorn with ``--workers N``, whatever its Dash backend: an open event
+stream is a coroutine awaiting its subscription on the worker's event loop, no thread or
+greenlet each (:mod:`livedash.transport.asgi`). Apps on Dash's default Flask backend have
+their pages and callbacks run by a2wsgi's WSGI-to-ASGI adapter, with livedash's routes native
+ASGI in front of it (:func:`~livedash.transport.asgi.asgi_server`); fastapi and quart apps are
+ASGI already.
 
-**Flask** (Dash's default, WSGI) runs under gunicorn. Each open event stream is a long-lived
-response; the worker class decides what one costs:
+``--worker-class gevent|gthread`` keeps the older WSGI serving of Flask apps under gunicorn
+(a greenlet or an OS thread per open stream) for comparison; gevent's worker monkey-patches
+the standard library before it imports the app.
 
-- ``gevent`` (default): one greenlet per connection, thousands per worker for a few KiB each.
-  gunicorn's gevent worker monkey-patches the standard library before it imports the app, so
-  livedash's threads (fan-out, producers) and redis-py's sockets become cooperative.
-- ``gthread``: one OS thread per open connection, so a worker holds at most ``--threads``
-  streams; kept for environments where gevent cannot be installed.
-
-**fastapi / quart** (``dash.Dash(__name__, backend="fastapi")``, ASGI) run under uvicorn with
-``--workers N``: livedash's routes are ASGI middleware whose open event streams are coroutines
-awaiting their subscription, no thread each (:mod:`livedash.transport.asgi`).
-
-The ``livedash`` process execs the server, so the master has imported nothing of the app
-(gevent must patch before ``threading``/``socket`` users are imported) and signals reach it
-directly. Every worker builds its own app and :class:`~livedash.Hub`; producers run once per
-deployment thanks to the store's leases, and every worker fans events out to its own clients.
+The ``livedash`` process execs the server, so the master has imported nothing of the app and
+signals reach it directly. Every worker builds its own app and :class:`~livedash.Hub`;
+producers run once per deployment thanks to the store's leases, and every worker fans events
+out to its own clients.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import math
 import os
 import subprocess
 import sys
@@ -34,7 +31,9 @@ from urllib.parse import urlparse
 
 from livedash.errors import ConfigError
 
-WORKER_CLASSES = ("gevent", "gthread")
+WORKER_CLASSES = ("uvicorn", "gevent", "gthread")
+#: The worker classes that serve a Flask app under gunicorn (WSGI) instead of uvicorn.
+GUNICORN_CLASSES = ("gevent", "gthread")
 #: Most simultaneous connections (open event streams included) per worker.
 DEFAULT_CONNECTIONS = 10_000
 #: Threads per gthread worker: each open event stream holds one.
@@ -45,6 +44,15 @@ GRACEFUL_TIMEOUT = 5
 APP_ENV, STORE_ENV = "LIVEDASH_SERVE_APP", "LIVEDASH_SERVE_STORE"
 #: Longest the backend probe may take to build the app (imports Dash, opens the store).
 PROBE_TIMEOUT = 120
+#: Seconds between keep-alive comments on idle event streams, for every livedash mounted on
+#: the app (``--heartbeat``; how it reaches the workers, which build their apps after the exec).
+HEARTBEAT_ENV = "LIVEDASH_HEARTBEAT"
+#: Longest accepted heartbeat: past a few minutes, proxies would have closed the stream.
+MAX_HEARTBEAT = 3600.0
+#: Seconds between the housekeeping ticks of ``livedash run``'s uvicorn (Date header, exit
+#: check). uvicorn's own 0.1 s tick is ten wake-ups a second: measured with
+#: ``bench.profile``, 1.4 of an idle server's 2.2 ms CPU per second (0.9 with this tick).
+TICK = 1.0
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,7 @@ class ServeOptions:
     host: str = "127.0.0.1"
     port: int = 8050
     workers: int = 2
-    worker_class: str = "gevent"
+    worker_class: str = "uvicorn"
     threads: int = DEFAULT_THREADS
     connections: int = DEFAULT_CONNECTIONS
     #: the app's Dash backend: ``flask``, ``fastapi`` or ``quart`` (see :func:`detect_backend`)
@@ -84,14 +92,32 @@ def check(options: ServeOptions) -> None:
             f"memory:// is private to each process, so {options.workers} workers would each show "
             "their own data; use --store sqlite:///file.db (one host) or redis://host:port/db"
         )
-    needed: tuple[str, ...] = ("uvicorn",)
-    if options.backend == "flask":
+    needed: tuple[str, ...] = ("uvicorn", "a2wsgi")
+    if uses_gunicorn(options):
         needed = ("gunicorn", "gevent" if options.worker_class == "gevent" else "")
     missing = [name for name in needed if name and importlib.util.find_spec(name) is None]
     if missing:
         raise ConfigError(
             f"livedash serve needs {' and '.join(missing)}: pip install 'livedash[serve]'"
         )
+
+
+def check_store(url: str) -> None:
+    """Refuse a Redis Cluster that no node of ``url`` answers for, before any worker starts.
+
+    A cluster client cannot route a single command until one node has given it the slot map,
+    so workers started without one would only log a failure per request; one Redis
+    (``redis://``) is left to start while it is down, and the pages say the feed is degraded
+    until it is back. Raises :class:`~livedash.errors.StoreUnavailable` naming the nodes."""
+    if urlparse(url).scheme != "redis+cluster":
+        return
+    from livedash.stores import open_store
+
+    store = open_store(url)
+    try:
+        store.head("livedash:serve-check")  # any read needs the slot map
+    finally:
+        store.close()
 
 
 def gunicorn_argv(options: ServeOptions) -> list[str]:
@@ -146,9 +172,15 @@ def uvicorn_argv(options: ServeOptions) -> list[str]:
     ]
 
 
+def uses_gunicorn(options: ServeOptions) -> bool:
+    """True when ``options`` ask for the older WSGI serving (a Flask app, a gunicorn class)."""
+    return options.backend == "flask" and options.worker_class in GUNICORN_CLASSES
+
+
 def server_argv(options: ServeOptions) -> list[str]:
-    """The command that serves ``options``: gunicorn for Flask apps, uvicorn for ASGI ones."""
-    return gunicorn_argv(options) if options.backend == "flask" else uvicorn_argv(options)
+    """The command that serves ``options``: uvicorn, or gunicorn for a Flask app whose
+    ``--worker-class`` asks for it."""
+    return gunicorn_argv(options) if uses_gunicorn(options) else uvicorn_argv(options)
 
 
 def serve(options: ServeOptions) -> NoReturn:
@@ -159,6 +191,39 @@ def serve(options: ServeOptions) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(argv[0], argv)
+
+
+def parse_heartbeat(text: str, source: str = "--heartbeat") -> float:
+    """Seconds between keep-alive comments, from ``text`` (``--heartbeat`` or
+    :data:`HEARTBEAT_ENV`); raise :class:`~livedash.ConfigError` saying what is accepted."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and 0 < seconds <= MAX_HEARTBEAT):
+        raise ConfigError(
+            f"{source} must be a number of seconds above 0 and at most {MAX_HEARTBEAT:g} "
+            f"(how often an idle event stream sends a keep-alive comment; default 15), "
+            f"got {text!r}"
+        )
+    return seconds
+
+
+def heartbeat_from_env() -> float | None:
+    """The heartbeat :data:`HEARTBEAT_ENV` asks for, or None when it is unset or empty."""
+    text = os.environ.get(HEARTBEAT_ENV, "").strip()
+    return parse_heartbeat(text, HEARTBEAT_ENV) if text else None
+
+
+def set_heartbeat(app: Any, seconds: float | None) -> None:
+    """Make every livedash mounted on ``app`` send its keep-alive comments every ``seconds``
+    (over what the app's ``TransportConfig(heartbeat=...)`` says); None changes nothing."""
+    from livedash.transport import mounted_configs
+
+    if seconds is None:
+        return
+    for config in mounted_configs(app):
+        config.heartbeat = seconds
 
 
 def load_app(spec: str, store: str) -> Any:
@@ -180,6 +245,14 @@ def load_app(spec: str, store: str) -> Any:
     return app
 
 
+def load_served_app(spec: str, store: str) -> Any:
+    """:func:`load_app`, with the settings ``livedash serve`` passes to its workers through
+    the environment applied (the heartbeat)."""
+    app = load_app(spec, store)
+    set_heartbeat(app, heartbeat_from_env())
+    return app
+
+
 def _is_import_spec(spec: str) -> bool:
     module, sep, attr = spec.partition(":")
     return bool(sep and module and attr.isidentifier())
@@ -187,16 +260,51 @@ def _is_import_spec(spec: str) -> bool:
 
 def wsgi_app(spec: str, store: str) -> Any:
     """gunicorn's app factory: build the app in this worker and return its WSGI server."""
-    return load_app(spec, store).server
+    return load_served_app(spec, store).server
 
 
 def asgi_app() -> Any:
     """uvicorn's app factory: build the app named in the environment in this worker and
-    return its ASGI server (FastAPI or Quart)."""
+    return it as an ASGI app (:func:`~livedash.transport.asgi.asgi_server`)."""
+    from livedash.transport.asgi import asgi_server
+
     spec, store = os.environ.get(APP_ENV), os.environ.get(STORE_ENV)
     if not spec or not store:
         raise ConfigError(f"set {APP_ENV} and {STORE_ENV}, or start with `livedash serve`")
-    return load_app(spec, store).server
+    return asgi_server(load_served_app(spec, store))
+
+
+def run(app: Any, host: str, port: int) -> None:
+    """Serve ``app`` in this process on uvicorn until interrupted (``livedash run``): one
+    worker, its event streams coroutines on one event loop."""
+    import asyncio
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server with a :data:`TICK` housekeeping tick instead of 0.1 s."""
+
+        async def main_loop(self) -> None:
+            counter = 0
+            should_exit = await self.on_tick(counter)
+            while not should_exit:
+                # on_tick refreshes the Date header when counter % 10 == 0: every tick here.
+                counter = (counter + 10) % 864000
+                await asyncio.sleep(TICK)
+                should_exit = await self.on_tick(counter)
+
+    from livedash.transport.asgi import asgi_server
+
+    config = uvicorn.Config(
+        asgi_server(app),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=GRACEFUL_TIMEOUT,
+    )
+    Server(config).run()
 
 
 def detect_backend(spec: str, store: str) -> str:

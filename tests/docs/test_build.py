@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import sys
@@ -54,13 +53,28 @@ def test_strict_build_fails_on_a_broken_link(tmp_path: Path) -> None:
     assert "no-such-page.md" in result.stderr
 
 
-def test_every_included_file_exists_and_is_tested() -> None:
+def test_every_shown_file_is_written_out_verbatim_and_tested() -> None:
+    """Pages show files in full, in the Markdown itself (a reader on a code host sees the
+    code, where an include line would show nothing), under a fence that names the file:
+    ```python title="examples/x.py"; each such block equals its file, and every example
+    shown is one the tests run."""
+    from tests.docs.test_pages import blocks
     from tests.e2e.test_examples import CHECKS, OWN_TESTS
 
-    included = set()
-    for page in DOCS.rglob("*.md"):
-        included |= set(re.findall(r'--8<-- "([^"]+)"', page.read_text()))
-    examples = {p.removeprefix("examples/") for p in included if p.startswith("examples/")}
+    shown: dict[str, list[str]] = {}
+    for page in sorted(DOCS.rglob("*.md")):
+        text = page.read_text()
+        name = str(page.relative_to(DOCS))
+        assert "--8<--" not in text, f"{name}: write the file out instead of an include line"
+        for block in blocks(name, text):
+            if block.title is None:
+                continue
+            assert (ROOT / block.title).is_file(), (name, block.title)
+            assert block.body == (ROOT / block.title).read_text(), (
+                f"{name}: the block titled {block.title} differs from that file"
+            )
+            shown.setdefault(block.title, []).append(name)
+    examples = {p.removeprefix("examples/") for p in shown if p.startswith("examples/")}
     assert examples <= set(CHECKS) | OWN_TESTS
-    for path in included:
-        assert (ROOT / path).is_file(), path
+    # The newcomer's first app is on Getting started, in full.
+    assert "getting-started.md" in shown["examples/readme_app.py"]

@@ -1,9 +1,11 @@
 """Every code block of Getting started and the porting recipe is run, as written.
 
-Python blocks are included from examples/ (tests/e2e/test_examples.py runs those files);
-shell blocks are run literally from a folder laid out like a checkout (only the port is
-changed, to a free one) and the page they serve is checked in Chromium; console blocks are
-run and their output compared line for line.
+Python blocks are written out in the Markdown (so a reader on a code host sees the code, not
+an include line) and name their file, ```` ```python title="examples/x.py" ````; each equals
+that file, which tests/e2e/test_examples.py runs. Shell blocks are run literally from a
+folder laid out like a checkout (only the port is changed, to a free one) and the page they
+serve is checked in Chromium; console blocks are run and their output compared line for line
+(``...`` in a shown line stands for any text, such as a temporary path).
 """
 
 from __future__ import annotations
@@ -44,17 +46,27 @@ class Block:
     page: str
     lang: str
     body: str
+    #: the file the block shows, from its fence: ```python title="examples/x.py"
+    title: str | None = None
 
 
-def blocks(page: str) -> list[Block]:
-    """The fenced code blocks of a docs page, indented ones (in admonitions) included."""
-    text = (ROOT / "docs" / page).read_text()
+def blocks(page: str, text: str | None = None) -> list[Block]:
+    """The fenced code blocks of a docs page (or of ``text``), indented ones (in admonitions)
+    included."""
+    text = (ROOT / "docs" / page).read_text() if text is None else text
     found = []
-    for m in re.finditer(r"^( *)```(\w*)[^\n]*\n(.*?)^\1```", text, re.M | re.S):
+    for m in re.finditer(r"^( *)```(\w*)([^\n]*)\n(.*?)^\1```", text, re.M | re.S):
         indent = len(m.group(1))
-        body = "".join(line[indent:] + "\n" for line in m.group(3).splitlines())
-        found.append(Block(page, m.group(2), body))
+        body = "".join(line[indent:] + "\n" for line in m.group(4).splitlines())
+        title = re.search(r'title="([^"]+)"', m.group(3))
+        found.append(Block(page, m.group(2), body, title.group(1) if title else None))
     return found
+
+
+def shown_matches(shown: str, actual: str) -> bool:
+    """True when the ``actual`` output line is the ``shown`` one, ``...`` matching any text."""
+    pattern = ".*?".join(re.escape(part) for part in shown.split("..."))
+    return re.fullmatch(pattern, actual) is not None
 
 
 def all_blocks() -> list[Block]:
@@ -86,9 +98,13 @@ def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_every_block_is_run() -> None:
     tested_examples = set(CHECKS) | OWN_TESTS
     for block in all_blocks():
-        include = re.fullmatch(r'--8<-- "examples/(.+)"\n', block.body)
-        if block.lang == "python" and include:
-            assert include.group(1) in tested_examples, block
+        assert "--8<--" not in block.body, f"{block.page}: write the code out, not an include"
+        if block.lang == "python" and block.title:
+            assert block.title.startswith("examples/"), block
+            assert block.title.removeprefix("examples/") in tested_examples, block
+            assert block.body == (ROOT / block.title).read_text(), (
+                f"{block.page}: the block titled {block.title} differs from that file"
+            )
         elif block.lang == "sh":
             for command in commands(block):
                 assert command in SERVER_COMMANDS, f"{block.page}: no test runs {command!r}"
@@ -130,4 +146,39 @@ def test_console_blocks(checkout: Path) -> None:
             timeout=60,
             env={k: v for k, v in os.environ.items() if k != "PORT"},
         )
-        assert (result.stdout + result.stderr).splitlines() == expected
+        output = (result.stdout + result.stderr).splitlines()
+        assert len(output) == len(expected), (command, output)
+        for shown, actual in zip(expected, output, strict=True):
+            assert shown_matches(shown, actual), (command, shown, actual)
+
+
+def readme_port_commands() -> list[str]:
+    """The README's commands that serve its own-app example on a port of one's choosing."""
+    readme = (ROOT / "README.md").read_text()
+    return [
+        command.split("  #")[0].strip()
+        for block in blocks("README.md", readme)
+        if block.lang == "sh"
+        for command in commands(block)
+        if "examples/readme_app.py" in command
+    ]
+
+
+def test_readme_shows_how_to_pick_the_port() -> None:
+    shown = readme_port_commands()
+    assert any(c.startswith("PORT=8060 ") for c in shown), shown
+    assert any(c.endswith("--port 8060") for c in shown), shown
+    readme = (ROOT / "README.md").read_text()
+    assert "app.run(port=8060)" in readme
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("command", readme_port_commands())
+def test_readme_port_command_serves_the_example_on_that_port(
+    command: str, checkout: Path, context: Any
+) -> None:
+    port = free_port()
+    with serving(command.replace("8060", str(port)), port, cwd=checkout) as url:
+        page = context.new_page()
+        page.goto(url)
+        CHECKS["readme_app.py"](page, url)

@@ -68,14 +68,21 @@ class StreamClient(SSEClient):
         headers: dict[str, str] | None = None,
     ) -> None:
         self.sock = socket.socket()
-        if rcvbuf is not None:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.settimeout(60)
-        self.sock.connect(("127.0.0.1", port))
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        self.conn.sock = self.sock
-        self.conn.request("GET", path, headers=headers or {})
-        self.response = self.conn.getresponse()
+        try:
+            if rcvbuf is not None:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            self.sock.settimeout(60)
+            self.sock.connect(("127.0.0.1", port))
+            self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            self.conn.sock = self.sock
+            self.conn.request("GET", path, headers=headers or {})
+            self.response = self.conn.getresponse()
+        except BaseException:
+            # A refused or dropped connect (a reconnecting reader meets many) must not leave
+            # the socket to the garbage collector: its ResourceWarning fails whichever test
+            # is running when it is collected.
+            self.sock.close()
+            raise
         self.last_id = None
 
     def reset(self) -> None:

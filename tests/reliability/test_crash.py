@@ -72,7 +72,9 @@ class Load(threading.Thread):
 
     def post(self, events: list[dict[str, Any]]) -> bool:
         body = json.dumps({"events": [{"stream": STREAM, "data": d} for d in events]}).encode()
-        req = urllib.request.Request(f"{self.url}/livedash/publish", data=body)
+        req = urllib.request.Request(
+            f"{self.url}/livedash/publish", data=body, headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
                 return bool(resp.status == 200)
@@ -126,6 +128,19 @@ def _run(redis_db: RedisServer, server: ServeProcess, contexts: list[Any]) -> No
         page.wait_for_function("() => window.livedash && window.livedash.state === 'live'")
         page.evaluate(RECORD)
     readers = [ResumingReader(server.port, STREAM) for _ in range(HEADLESS)]
+    try:
+        _check(redis_db, server, pages, readers)
+    finally:
+        # A failed check must not leave readers reconnecting into the tests that follow.
+        for reader in readers:
+            reader.stop.set()
+        for reader in readers:
+            reader.join(30)
+
+
+def _check(
+    redis_db: RedisServer, server: ServeProcess, pages: list[Any], readers: list[ResumingReader]
+) -> None:
     for reader in readers:
         assert reader.connected.wait(30)
     worker_pids = server.worker_pids()

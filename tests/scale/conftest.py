@@ -101,12 +101,17 @@ class ServeProcess:
         self.proc.wait(timeout=30)
 
     def worker_pids(self) -> list[int]:
-        """The gunicorn workers' pids (children of the master)."""
+        """The pids of the processes that serve: the master's children (uvicorn or gunicorn
+        workers), or the master itself when it serves alone (uvicorn with one worker)."""
         assert self.proc is not None
         out = subprocess.run(
-            ["ps", "-o", "pid=", "--ppid", str(self.proc.pid)], capture_output=True, text=True
+            ["ps", "-o", "pid=,args=", "--ppid", str(self.proc.pid)],
+            capture_output=True,
+            text=True,
         ).stdout
-        return [int(p) for p in out.split()]
+        # multiprocessing's resource tracker is a child too, but serves nothing.
+        pids = [int(line.split()[0]) for line in out.splitlines() if "resource_tracker" not in line]
+        return pids or [self.proc.pid]
 
     def log(self) -> str:
         """What the server printed so far."""

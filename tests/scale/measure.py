@@ -141,7 +141,11 @@ class Server:
 
     def publish(self, data: dict[str, Any]) -> None:
         body = json.dumps({"stream": "feed", "data": data}).encode()
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/livedash/publish", data=body)
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/livedash/publish",
+            data=body,
+            headers={"Content-Type": "application/json"},
+        )
         urllib.request.urlopen(req, timeout=30).close()
 
     def stop(self) -> None:

@@ -58,6 +58,8 @@ def _until(condition: Callable[[], bool], what: str) -> None:
 def _request(
     url: str, body: bytes | None = None, headers: dict[str, str] | None = None
 ) -> tuple[int, dict[str, str], Any]:
+    if body is not None:  # a publish says what it carries (anything else is refused: 415)
+        headers = {"Content-Type": "application/json", **(headers or {})}
     req = urllib.request.Request(url, data=body, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=DEADLINE) as r:

@@ -10,6 +10,7 @@ import pytest
 
 from livedash.errors import ConfigError
 from livedash.serve import ServeOptions, gunicorn_argv, load_app
+from tests.conftest import free_port
 from tests.scale.conftest import TEST_APP, ServeFactory
 from tests.sse_client import SSEClient
 
@@ -40,6 +41,19 @@ def test_bad_serve_settings_are_one_line_errors(args: tuple[str, ...], expected:
     # One error line (a warning about open ingest may come before it).
     errors = [line for line in result.stderr.splitlines() if "error" in line]
     assert len(errors) == 1 and expected in errors[0], result.stderr
+
+
+def test_an_unreachable_cluster_is_a_one_line_error_before_any_worker_starts() -> None:
+    dead = [free_port(), free_port()]
+    nodes = ",".join(f"127.0.0.1:{p}" for p in dead)
+    result = _run(
+        "serve", "seed", "--store", f"redis+cluster://{nodes}", "--port", str(free_port())
+    )
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith("livedash: error: cannot reach Redis Cluster " + nodes)
+    assert "--cluster-enabled yes" in errors[0] and "uvicorn" not in result.stderr
 
 
 def test_gunicorn_command_line_per_worker_class() -> None:

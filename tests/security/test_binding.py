@@ -92,7 +92,9 @@ class Server:
 
     def publish(self, token: str | None) -> int:
         body = json.dumps({"stream": "cli", "data": {"v": 1}}).encode()
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         req = urllib.request.Request(f"{self.url}/livedash/publish", body, headers)
         try:
             with urllib.request.urlopen(req, timeout=30) as r:

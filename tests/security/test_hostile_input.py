@@ -71,7 +71,9 @@ class Target:
         doc = parse_body(body)
         watched = self.known | streams_named(doc)
         before = heads(self.hub, watched)
-        headers = {"Authorization": auth} if auth is not None else {}
+        headers = {"Content-Type": "application/json"}
+        if auth is not None:
+            headers["Authorization"] = auth
         resp = self.client.post("/livedash/publish", data=body, headers=headers)
         reply = resp.get_json(silent=True)
         if resp.status_code != 200:
@@ -175,6 +177,10 @@ def _until_position(chunks: Any) -> str:
 # -- a sample over real HTTP -----------------------------------------------------------------
 
 
+#: Every publish says what it carries (anything else is refused with 415).
+JSON = {"Content-Type": "application/json"}
+
+
 def _request(
     server: LiveServer, method: str, path: str, body: bytes | None, headers: dict[str, str]
 ) -> http.client.HTTPResponse:
@@ -196,7 +202,9 @@ def test_real_http_sample_of_publish_poll_and_events(
     def publish(body: bytes, auth: str | None) -> None:
         watched = streams_named(parse_body(body)) | {"pub", "private"}
         before = heads(hub, watched)
-        headers = {"Authorization": auth} if auth is not None else {}
+        headers = {"Content-Type": "application/json"}
+        if auth is not None:
+            headers["Authorization"] = auth
         resp = _request(server, "POST", "/livedash/publish", body, headers)
         reply = json.loads(resp.read())
         statuses.append(resp.status)
@@ -245,7 +253,9 @@ def test_token_is_checked_on_the_real_server(
     hub = hub_factory()
     server = live_server(make_app(hub))
     body = json.dumps({"stream": "pub", "data": {"v": 1}}).encode()
-    resp = _request(server, "POST", "/livedash/publish", body, {})
+    resp = _request(server, "POST", "/livedash/publish", body, JSON)
     assert resp.status == 401 and resp.getheader("WWW-Authenticate", "").startswith("Bearer")
-    resp = _request(server, "POST", "/livedash/publish", body, {"Authorization": f"Bearer {TOKEN}"})
+    resp = _request(
+        server, "POST", "/livedash/publish", body, {**JSON, "Authorization": f"Bearer {TOKEN}"}
+    )
     assert resp.status == 200 and json.loads(resp.read())["published"][0]["seq"] == 1

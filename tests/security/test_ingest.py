@@ -24,6 +24,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 def _post(server: LiveServer, body: bytes, headers: dict[str, str]) -> tuple[int, Any, Any]:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     try:
+        headers = {"Content-Type": "application/json", **headers}
         conn.request("POST", "/livedash/publish", body=body, headers=headers)
         resp = conn.getresponse()
         return resp.status, json.loads(resp.read()), resp.headers
@@ -138,6 +139,7 @@ def test_chunked_body_over_the_limit_is_413(served: tuple[Hub, LiveServer]) -> N
     )
     head = (
         f"POST /livedash/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+        "Content-Type: application/json\r\n"
         "Transfer-Encoding: chunked\r\n\r\n"
     ).encode()
     status, reply = _raw(server, head, chunks + b"0\r\n\r\n")
@@ -150,6 +152,7 @@ def test_chunked_body_within_the_limit_is_published(served: tuple[Hub, LiveServe
     payload = json.dumps(_event(v=42)).encode()
     head = (
         f"POST /livedash/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+        "Content-Type: application/json\r\n"
         "Transfer-Encoding: chunked\r\n\r\n"
     ).encode()
     body = f"{len(payload):x}\r\n".encode() + payload + b"\r\n0\r\n\r\n"

@@ -13,7 +13,9 @@ from dash import Dash, html
 from flask import request
 
 from livedash import ConfigError, Hub, TransportConfig
+from livedash.transport.asgi import asgi_server
 from tests.conftest import LiveServer
+from tests.scale.uvicorn_server import UvicornServer
 from tests.sse_client import SSEClient
 
 PRIVATE_QUERIES = [
@@ -26,13 +28,15 @@ PRIVATE_QUERIES = [
 ]
 
 
-def _serve(hub: Hub, live_server: Callable[[Any], LiveServer], config: TransportConfig) -> str:
+def _serve(
+    hub: Hub, serve: Callable[[Any], LiveServer | UvicornServer], config: TransportConfig
+) -> str:
     app = Dash(__name__)
     app.layout = html.Div("x")
     hub.init_app(app, config)
     for stream in ("pub", "pubx", "private", "admin.log", "ticker", "ticker.AAPL", "room.blue"):
         hub.publish(stream, {"secret": f"{stream} data"})
-    return live_server(app).url
+    return serve(app).url
 
 
 def _status(url: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
@@ -86,16 +90,31 @@ def test_range_route_obeys_the_same_rule(
     assert status == 403 and reply["reason"] == "forbidden"
 
 
+@pytest.mark.parametrize("server", ["wsgi", "uvicorn"])
 def test_a_predicate_can_decide_per_request(
-    hub_factory: Callable[..., Hub], live_server: Callable[[Any], LiveServer]
+    hub_factory: Callable[..., Hub], live_server: Callable[[Any], LiveServer], server: str
 ) -> None:
     # Rooms are private to their members; the predicate runs inside the request, so it can
-    # look at a cookie (here: which room the visitor joined).
+    # look at a cookie (here: which room the visitor joined). The same on a WSGI server and
+    # on uvicorn (how `livedash run` and `livedash serve` serve a Flask app).
     def member_of_room(stream: str) -> bool:
         return not stream.startswith("room.") or request.cookies.get("room") == stream
 
     config = TransportConfig(readable=["pub", "room.*"], can_read=member_of_room)
-    url = _serve(hub_factory(), live_server, config)
+    started: list[UvicornServer] = []
+
+    def on_uvicorn(app: Any) -> UvicornServer:
+        started.append(UvicornServer(asgi_server(app)))
+        return started[-1]
+
+    try:
+        _check_rooms(_serve(hub_factory(), live_server if server == "wsgi" else on_uvicorn, config))
+    finally:
+        for running in started:
+            running.stop()
+
+
+def _check_rooms(url: str) -> None:
     poll = f"{url}/livedash/poll?stream=room.blue&last=room.blue:1"
     assert _status(poll)[0] == 403
     assert _status(poll, {"Cookie": "room=room.red"})[0] == 403

@@ -12,6 +12,7 @@ import pytest
 
 from livedash.stores import MemoryStore, Retention, SQLiteStore, Store
 from livedash.stores.redis import RedisStore
+from livedash.stores.redis_cluster import RedisClusterStore
 
 StoreFactory = Callable[[], Store]
 
@@ -20,14 +21,26 @@ def _records(stream: str, values: list[int]) -> list[tuple[str, str, float]]:
     return [(stream, json.dumps({"v": v}), time.time()) for v in values]
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(
+    params=[
+        "memory",
+        "sqlite",
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("redis-cluster", marks=pytest.mark.redis),
+    ]
+)
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
     """Opens stores of one kind; a second call opens a second handle on the same data
-    where the backend is shared (sqlite: same file; redis: same database)."""
+    where the backend is shared (sqlite: same file; redis: same database; redis-cluster: same
+    cluster)."""
     opened: list[Store] = []
     shared = MemoryStore()
-    # Only the redis case starts (or reuses) a redis-server, with its database emptied.
-    url = request.getfixturevalue("redis_url") if request.param == "redis" else ""
+    # Only the redis cases start (or reuse) a redis-server or cluster, with its data emptied.
+    url = ""
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+    elif request.param == "redis-cluster":
+        url = request.getfixturevalue("redis_cluster_url")
 
     def factory() -> Store:
         store: Store
@@ -35,8 +48,10 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store
             store = shared
         elif request.param == "sqlite":
             store = SQLiteStore(str(tmp_path / "events.db"))
-        else:
+        elif request.param == "redis":
             store = RedisStore(url)
+        else:
+            store = RedisClusterStore(url)
         opened.append(store)
         return store
 

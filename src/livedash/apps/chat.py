@@ -18,8 +18,8 @@ from typing import Any
 
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
-from livedash import Hub, LiveChatLog
-from livedash.apps import AppOptions
+from livedash import Hub, LiveChatLog, LiveText
+from livedash.apps import AppOptions, frame
 from livedash.errors import ConfigError
 
 #: Messages shown on joining a room, and kept per room in the store.
@@ -128,6 +128,34 @@ def check_message(text: object) -> Verdict:
     return Verdict(True)
 
 
+def latest() -> html.Section:
+    """The newest message of each room, live, on the entry page: what is being said before
+    you join. It also makes the page follow streams from the start, so the connection badge
+    says live at once rather than "connecting..." until a room is joined."""
+    return html.Section(
+        [
+            html.H3("Latest in the rooms", className="ld-card-title"),
+            *[
+                html.Div(
+                    [
+                        html.Span(f"#{r}", className="chat-latest-room"),
+                        LiveText(
+                            room_stream(r),
+                            "{user}: {text}",
+                            id=f"chat-latest-{r}",
+                            initial="no messages yet",
+                            className="chat-latest-text",
+                        ),
+                    ],
+                    className="chat-latest-row",
+                )
+                for r in ROOMS
+            ],
+        ],
+        className="chat-latest",
+    )
+
+
 def layout() -> html.Div:
     """The chat page (also a page of the gallery)."""
     entry = html.Div(
@@ -151,6 +179,7 @@ def layout() -> html.Div:
             ),
             html.Button("Join", id="chat-join", className="ld-button", n_clicks=0),
             html.Div(id="chat-entry-error", className="ld-error", role="alert"),
+            latest(),
         ],
         id="chat-entry",
         className="chat-entry ld-card",
@@ -200,6 +229,8 @@ def layout() -> html.Div:
 def register(app: Dash, hub: Hub, limiter: RateLimiter | None = None) -> None:
     """Wire joining, sending and leaving on ``app``; messages go to ``hub``."""
     limiter = limiter or RateLimiter()
+    for r in ROOMS:  # the entry page follows these from the start (latest)
+        hub.stream(room_stream(r), max_events=KEEP)
 
     @app.callback(
         Output("chat-room-name", "value"),
@@ -300,7 +331,7 @@ def register(app: Dash, hub: Hub, limiter: RateLimiter | None = None) -> None:
 def create_push_app(hub: Hub, limiter: RateLimiter | None = None) -> Dash:
     """The chat on its own, storing messages in ``hub``."""
     app = Dash(__name__, title="livedash · chat")
-    app.layout = layout()
+    app.layout = frame.standalone("Chat", layout())
     register(app, hub, limiter)
     hub.init_app(app)
     return app

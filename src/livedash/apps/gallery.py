@@ -14,7 +14,7 @@ import dash
 from dash import Dash, Input, Output, dcc, html
 
 from livedash import Hub
-from livedash.apps import AppOptions, chat, monitor, seed, ticker
+from livedash.apps import AppOptions, chat, frame, monitor, seed, ticker
 from livedash.errors import ConfigError
 
 #: (path, nav label, module) of every page, in navigation order.
@@ -36,14 +36,16 @@ def _layouts() -> dict[str, Any]:
 
 
 def navbar() -> html.Nav:
-    """The navigation bar: brand and one link per page."""
+    """The navigation bar: brand, one link per page and, at the right end, the connection
+    badge (in the bar's flow, so it covers no chart or table of any page)."""
     return html.Nav(
         [
-            html.Div(["live", html.Span("dash")], className="ld-brand"),
+            frame.brand(),
             *[
                 dcc.Link(label, href=path, id=f"nav-{label.lower()}", className="ld-nav-link")
                 for path, label, _ in PAGES
             ],
+            frame.badge(),
         ],
         className="ld-nav",
     )

@@ -16,7 +16,7 @@ from dash import Dash, html
 
 from livedash import Hub, LiveAlerts, LiveGraph, LiveIndicator, LiveTable
 from livedash.alerts import AlertRule, Alerts
-from livedash.apps import AppOptions
+from livedash.apps import AppOptions, frame
 from livedash.errors import ConfigError
 from livedash.sources.system import SystemSampler
 
@@ -187,7 +187,7 @@ def register(app: Dash, hub: Hub, mqtt: str | None = None, broker: str = "127.0.
 def create_push_app(hub: Hub, mqtt: str | None = None, broker: str = "127.0.0.1:1883") -> Dash:
     """The monitor on its own, publishing through ``hub`` (fed from ``mqtt`` if given)."""
     app = Dash(__name__, title="livedash · monitor")
-    app.layout = layout()
+    app.layout = frame.standalone("Monitor", layout())
     register(app, hub, mqtt, broker)
     hub.init_app(app)
     return app

@@ -13,7 +13,7 @@ from typing import Any
 
 from dash import Dash, Input, Output, dcc, html
 
-from livedash.apps import AppOptions
+from livedash.apps import AppOptions, frame
 from livedash.components import LiveText
 from livedash.hub import Hub
 
@@ -69,7 +69,7 @@ def register_producers(hub: Hub) -> None:
 def create_push_app(hub: Hub) -> Dash:
     """The seed page on livedash push."""
     app = Dash(__name__, title="livedash seed")
-    app.layout = seed_layout()
+    app.layout = frame.standalone("Seed", seed_layout())
     register_producers(hub)
     hub.init_app(app)
     return app

@@ -25,7 +25,7 @@ from typing import Any
 from dash import Dash, Input, Output, dcc, html
 
 from livedash import Hub, LiveCandles, LiveIndicator, LiveTable
-from livedash.apps import AppOptions
+from livedash.apps import AppOptions, frame
 from livedash.errors import ConfigError
 from livedash.sources.market import CandleBuilder, GBMSimulator, QuoteBook, Tick, TickSource
 
@@ -123,7 +123,10 @@ def _dom_id(symbol: str) -> str:
 
 def chart(symbol: str) -> html.Div:
     """The candle and volume charts of ``symbol``."""
-    return LiveCandles(candle_stream(symbol), window=WINDOW, id=_dom_id(symbol), height=300)
+    # The volume chart keeps room for its bars under the two-line date ticks.
+    return LiveCandles(
+        candle_stream(symbol), window=WINDOW, id=_dom_id(symbol), height=300, volume_height=170
+    )
 
 
 def layout(symbols: Sequence[str] | None = None) -> html.Div:
@@ -262,7 +265,7 @@ def register(app: Dash, hub: Hub, source: TickSource | None = None) -> None:
 def create_push_app(hub: Hub, source: TickSource | None = None) -> Dash:
     """The ticker on its own, publishing through ``hub``."""
     app = Dash(__name__, title="livedash · ticker")
-    app.layout = layout(source.symbols() if source else None)
+    app.layout = frame.standalone("Ticker", layout(source.symbols() if source else None))
     register(app, hub, source)
     hub.init_app(app)
     return app

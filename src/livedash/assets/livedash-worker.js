@@ -8,7 +8,12 @@
  * Page -> core:  {type:'sub', id, streams:{name: historyCount}}  |  {type:'bye'}
  * Core -> page:  {type:'history', id, stream, events}  (then live events, contiguous)
  *                {type:'events', events}  {type:'reset', stream, events}  {type:'state', ...}
- * Events travel as [stream, seq, ts, data].
+ * Events travel to pages as [stream, seq, ts, data].
+ *
+ * The stream is asked for in wire format 2 (see livedash/transport/wire.py): a `hello` names
+ * the streams, events come as [i, dt, data(, seq)] with no `id:` lines, and this core
+ * reconnects itself from its own cursor (EventSource's own reconnect would resume from the
+ * URL's stale one). A server that ignores ?wire=2 sends format 1, which is read as before.
  */
 (function (scope) {
   'use strict';
@@ -156,18 +161,44 @@
     var cursor = names.map(function (n) { return n + ':' + self.cursor[n]; }).join(',');
     var url = this.base + '/events?' + names.map(function (n) {
       return 'stream=' + encodeURIComponent(n);
-    }).join('&') + '&cursor=' + encodeURIComponent(cursor);
+    }).join('&') + '&cursor=' + encodeURIComponent(cursor) + '&wire=2';
     var es = new EventSource(url);
     this.es = es;
+    var wire = null; // format-2 decoding state of this connection, set by its `hello`
     es.onopen = function () {
       self.failures = 0;
       // A fresh stream starts healthy; the server sends `status` at once if its store is not.
       self.store = 'ok';
       self._setState('live');
     };
+    es.addEventListener('hello', function (msg) {
+      var hello = JSON.parse(msg.data);
+      wire = hello.wire === 2 ? {streams: hello.streams, seq: {}, ms: 0} : null;
+    });
+    es.addEventListener('sync', function (msg) {
+      // Every stream's position once the server knows it (format 2's cursor id).
+      if (es !== self.es || !wire) return;
+      var cursor = JSON.parse(msg.data);
+      Object.keys(cursor).forEach(function (name) {
+        wire.seq[name] = cursor[name];
+        if (name in self.cursor && cursor[name] > self.cursor[name]) self.cursor[name] = cursor[name];
+      });
+    });
     es.onmessage = function (msg) {
       if (es !== self.es) return;
-      self._receive(JSON.parse(msg.data), msg.lastEventId);
+      var batch = JSON.parse(msg.data);
+      if (!wire) {
+        self._receive(batch, msg.lastEventId);
+        return;
+      }
+      var events = decode(wire, batch);
+      if (events) {
+        self._receive(events, '');
+      } else {
+        // An event whose seq this connection never said: start over from our cursor.
+        console.error('livedash: undecodable event stream message, reconnecting');
+        self._connect();
+      }
     };
     es.addEventListener('status', function (msg) {
       self.store = JSON.parse(msg.data).store;
@@ -187,11 +218,14 @@
     es.onerror = function () {
       if (es !== self.es) return;
       self.failures += 1;
-      if (es.readyState === EventSource.CLOSED) {
-        // The browser gave up (HTTP error): reconnect ourselves from our cursor, backing off.
-        var delay = Math.min(10000, 250 * Math.pow(2, self.failures));
-        self.timer = setTimeout(function () { self._connect(); }, delay);
-      }
+      // Reconnect ourselves, from our own cursor: the URL's is stale, and format 2 sends no
+      // ids for the browser's reconnect to resume from. A dropped connection is retried
+      // after the 1 s the server's `retry` asks for, as the browser would; an HTTP error
+      // (the browser gave up) backs off.
+      var delay = es.readyState === EventSource.CLOSED
+        ? Math.min(10000, 250 * Math.pow(2, self.failures)) : 1000;
+      es.close();
+      self.timer = setTimeout(function () { self._connect(); }, delay);
       self._setState(self.failures > 5 ? 'offline' : 'reconnecting');
     };
   };
@@ -240,6 +274,22 @@
     if (msg.type === 'sub') this.subscribe(port, msg.id, msg.streams);
     else if (msg.type === 'bye') this.detach(port);
   };
+
+  // Format-2 events [i, dt, data(, seq)] as [stream, seq, ts, data]; null if one has no seq
+  // this connection can infer (the server always sends it where the stream's last is unknown).
+  function decode(wire, batch) {
+    var out = [];
+    for (var k = 0; k < batch.length; k++) {
+      var e = batch[k];
+      var name = wire.streams[e[0]];
+      var seq = e.length > 3 ? e[3] : wire.seq[name] + 1;
+      if (name === undefined || !(seq > 0)) return null;
+      wire.seq[name] = seq;
+      wire.ms += e[1];
+      out.push([name, seq, wire.ms / 1000, e[2]]);
+    }
+    return out;
+  }
 
   function parseCursor(text) {
     var out = {};

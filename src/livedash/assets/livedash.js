@@ -3,7 +3,8 @@
  *
  * Finds live components ([data-livedash] elements rendered by livedash.LiveText /
  * LiveGraph), asks the shared connection (livedash-worker.js) for their streams and
- * applies events once per animation frame: values with dash_clientside.set_props, so Dash's
+ * applies events on arrival when the tab is idle, coalesced per frame under load (see
+ * schedule): values with dash_clientside.set_props, so Dash's
  * own state stays true and other callbacks can react; graph points with Plotly.extendTraces
  * on the plot (see extendPlot for why not dcc.Graph's extendData). Hidden tabs render
  * nothing and catch up in one batch when shown.
@@ -20,7 +21,7 @@
     state: 'connecting',
     store: 'ok',
     widgets: {},
-    stats: {messages: 0, events: 0, applied: 0, gaps: 0, extends: 0},
+    stats: {messages: 0, events: 0, applied: 0, gaps: 0, extends: 0, batches: 0},
     onApply: null, // optional hook (benchmarks): function (widget, event)
     transport: null
   };
@@ -278,34 +279,48 @@
     return window.dash_clientside && window.dash_clientside.set_props;
   }
 
-  // Draw at most once per frame. The first update after a quiet frame is drawn at once: a
-  // value that changes once a second must not wait for a frame that an occluded window may
-  // never get (requestAnimationFrame does not fire there although the page reports itself
-  // visible; measured: p50 32 / p99 207 ms at 10 headless tabs, 4 / 8 ms at one). Updates
-  // that follow within the frame are coalesced into the next one, with a timer as backup.
-  var scheduled = false;
-  var FALLBACK_MS = 100;
+  // When to apply. An update that finds the tab visible and idle is applied on arrival, in
+  // the task that brought it: waiting for a frame costs latency, and an occluded window may
+  // get no frames at all (requestAnimationFrame does not fire there although the page says
+  // it is visible; measured before: p50 32 / p99 207 ms at 10 headless tabs with a 100 ms
+  // timer as backup). Only under load do updates coalesce: while the renderer has not yet
+  // run the work the last batch queued (Dash's render), or within a frame (16 ms) of it,
+  // they wait for the end of that frame (a timer aimed at it, or the frame itself if that
+  // comes first) and go as one batch. Graphs also keep one extend in flight each
+  // (GraphWidget.flush). Hidden tabs apply nothing: visibilitychange catches up.
   var FRAME_MS = 16;
+  var scheduled = false;
   var lastFlush = -Infinity;
+  var landed = true; // the renderer ran what the last batch queued
+  var dueTimer = null;
+  var dueFrame = null;
+  var tick = new MessageChannel();
+  tick.port1.onmessage = function () {
+    landed = true;
+    if (scheduled && performance.now() - lastFlush >= FRAME_MS) due();
+  };
   function schedule() {
-    if (scheduled) return;
-    if (performance.now() - lastFlush >= FRAME_MS) { flush(); return; }
+    if (scheduled || document.hidden) return;
+    var wait = FRAME_MS - (performance.now() - lastFlush);
+    if (landed && wait <= 0) { flush(); return; }
     scheduled = true;
-    var fired = false;
-    var run = function () {
-      if (fired) return;
-      fired = true;
-      clearTimeout(timer);
-      flush();
-    };
-    var timer = setTimeout(run, FALLBACK_MS);
-    requestAnimationFrame(run);
+    if (wait > 0) {
+      dueTimer = setTimeout(due, wait);
+      dueFrame = requestAnimationFrame(due);
+    } // else the renderer is behind: the tick calls due() once it has caught up
+  }
+  function due() {
+    if (!scheduled || !landed) return; // not landed: the tick comes back here
+    scheduled = false;
+    clearTimeout(dueTimer);
+    cancelAnimationFrame(dueFrame);
+    flush();
   }
   function flush() {
     scheduled = false;
-    lastFlush = performance.now();
     if (document.hidden) return; // hidden tabs draw nothing; visibilitychange catches up
     if (!ready()) { setTimeout(schedule, 50); return; } // renderer still loading
+    var before = api.stats.applied + api.stats.extends;
     var waiting = false;
     Object.keys(api.widgets).forEach(function (id) {
       var w = api.widgets[id];
@@ -315,6 +330,13 @@
         console.error('livedash: could not update', id, err);
       }
     });
+    if (api.stats.applied + api.stats.extends !== before) {
+      // A batch went out: the next one waits for its render and the end of this frame.
+      api.stats.batches += 1;
+      lastFlush = performance.now();
+      landed = false;
+      tick.port2.postMessage(0);
+    }
     if (waiting) setTimeout(schedule, 50); // a graph is not plotted yet: try again shortly
   }
   document.addEventListener('visibilitychange', function () { if (!document.hidden) schedule(); });
@@ -325,17 +347,26 @@
     new MutationObserver(function () {
       // Dash renders in bursts; scan once per burst.
       if (scanTimer) return;
-      scanTimer = setTimeout(function () { scanTimer = null; scan(); schedule(); }, 30);
+      scanTimer = setTimeout(function () { scanTimer = null; scan(); badge(); schedule(); }, 30);
     }).observe(document.body, {childList: true, subtree: true});
   }
 
   // ---- badge ---------------------------------------------------------------------------
   var LABELS = {live: 'live', connecting: 'connecting…', reconnecting: 'reconnecting…', offline: 'offline'};
+  // A page places the badge with an element of this id in its layout (Dash renders it after
+  // this script runs); until one appears, and on pages that place none, the client shows its
+  // own, fixed in a corner (livedash.css).
+  var ownBadge = null;
   function badge() {
-    var el = document.getElementById('livedash-badge');
+    var el = null;
+    document.querySelectorAll('#livedash-badge').forEach(function (b) {
+      if (!el && b !== ownBadge) el = b;
+    });
+    if (el && ownBadge) { ownBadge.remove(); ownBadge = null; }
+    if (!el) el = ownBadge;
     if (!el) {
       if (!document.body) return;
-      el = document.createElement('div');
+      el = ownBadge = document.createElement('div');
       el.id = 'livedash-badge';
       el.setAttribute('role', 'status');
       el.setAttribute('aria-live', 'polite');
@@ -344,7 +375,9 @@
     // The server answers but its store does not (Redis down): also before the first stream.
     var degraded = (api.state === 'live' || api.state === 'connecting') && api.store !== 'ok';
     el.setAttribute('data-state', degraded ? 'degraded' : api.state);
-    el.textContent = degraded ? 'live feed degraded' : LABELS[api.state] || api.state;
+    var label = degraded ? 'live feed degraded' : LABELS[api.state] || api.state;
+    // Only on change: the DOM watcher calls this, and a rewrite is a DOM change.
+    if (el.textContent !== label) el.textContent = label;
     el.title = degraded ? 'The server cannot reach its store; updates will resume on their own.' : '';
   }
 

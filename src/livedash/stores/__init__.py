@@ -12,7 +12,8 @@ from livedash.stores.sqlite import SQLiteStore
 __all__ = ["MemoryStore", "Record", "Retention", "SQLiteStore", "Store", "open_store"]
 
 STORE_URL_HELP = (
-    "use memory://, sqlite:///relative/path.db, sqlite:////absolute/path.db or redis://host:port/db"
+    "use memory://, sqlite:///relative/path.db, sqlite:////absolute/path.db, redis://host:port/db"
+    " or redis+cluster://host:port,host:port"
 )
 
 
@@ -32,4 +33,8 @@ def open_store(url: str, default_retention: Retention | None = None) -> Store:
         from livedash.stores.redis import RedisStore
 
         return RedisStore(url, default_retention)
+    if parsed.scheme == "redis+cluster":
+        from livedash.stores.redis_cluster import RedisClusterStore
+
+        return RedisClusterStore(url, default_retention)
     raise ConfigError(f"bad store URL {url!r}: unknown scheme {parsed.scheme!r}; {STORE_URL_HELP}")

@@ -16,13 +16,14 @@ Redis is down works; operations then raise :class:`~livedash.errors.StoreUnavail
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import urlparse
 
 import redis
@@ -33,6 +34,8 @@ from redis.retry import Retry
 from livedash.errors import StoreError, StoreUnavailable
 from livedash.events import Cursor, Event
 from livedash.stores.base import Record, Retention
+
+_T = TypeVar("_T")
 
 #: Seconds to wait for a TCP connection to Redis, and for any non-blocking reply. Small, so
 #: that publishing fails fast (instead of hanging a request) when Redis is unreachable.
@@ -53,8 +56,11 @@ STALE_CHECK = 0.005
 
 # KEYS: head, stream for each record, in record order.
 # ARGV: now, age-trim batch size, then per record: data, ts, max_events (0 = none),
-# max_age (0 = none).
-_APPEND = """
+# max_age (0 = none). Returns the seq of each record.
+# --NOTIFY-- marks where a variant may add statements run once per stream of the batch, with
+# ``key`` its stream key and ``seq`` its newest seq (the cluster store publishes them there).
+_APPEND_TEMPLATE = """
+local last = {}
 local now, batch = tonumber(ARGV[1]), tonumber(ARGV[2])
 local out = {}
 for i = 1, #KEYS / 2 do
@@ -86,9 +92,14 @@ for i = 1, #KEYS / 2 do
     end
   end
   out[i] = seq
+  last[key] = seq
+end
+for key, seq in pairs(last) do
+  --NOTIFY--
 end
 return out
 """
+_APPEND = _APPEND_TEMPLATE.replace("--NOTIFY--", "")
 
 # KEYS: lease. ARGV: owner, ttl in ms. Returns 1 when owner holds the lease now.
 _LEASE = """
@@ -118,7 +129,7 @@ def _resp(parts: Sequence[str | int | float]) -> bytes:
 
 
 class _Commit:
-    """One append waiting for the group commit (see :meth:`RedisStore._commit`)."""
+    """One append waiting for the group commit (see :class:`GroupCommit`)."""
 
     __slots__ = ("command", "done", "reply")
 
@@ -126,6 +137,121 @@ class _Commit:
         self.command = command
         self.reply: Any = None
         self.done = False
+
+
+class NotSent(redis.ConnectionError):
+    """No connection to Redis could be opened, so nothing was sent: safe to retry."""
+
+
+class GroupCommit:
+    """Appends from concurrent threads go out together, one write and one read, on one
+    connection (made by ``connect``) used only by the thread leading the current round.
+
+    ``script`` is the Lua source the commands EVALSHA: loaded again when Redis lost it."""
+
+    def __init__(self, connect: Callable[[], Any], script: str) -> None:
+        self._connect = connect
+        self._script = script
+        self._cond = threading.Condition(threading.Lock())
+        self._queue: list[_Commit] = []
+        self._committing = False
+        self._conn: Any = None
+        self._used = 0.0
+
+    def commit(self, command: bytes) -> Any:
+        """Run one packed EVALSHA and return its reply, synchronously; raise its error.
+
+        The first caller to find no round in flight leads one: it takes every append queued
+        so far (its own included), sends them in one write and reads their replies, while
+        callers arriving meanwhile queue for the next round. Alone, a caller leads at once;
+        under concurrent publishers a round trip carries many appends. Each append is still
+        its own script call, so each batch is stored all or none on its own."""
+        mine = _Commit(command)
+        with self._cond:
+            self._queue.append(mine)
+            while self._committing and not mine.done:
+                self._cond.wait()
+            lead = not mine.done
+            if lead:
+                self._committing = True
+                batch, self._queue = self._queue, []
+        if lead:
+            replies: list[Any]
+            try:
+                replies = self._round_trip([c.command for c in batch])
+            except Exception as exc:
+                replies = [exc] + [_copy(exc) for _ in batch[1:]]
+            except BaseException:  # interrupted (a greenlet killed): the others hear why
+                lost = redis.ConnectionError("the append was interrupted; it may be stored")
+                replies = [lost] * len(batch)
+                raise
+            finally:
+                with self._cond:
+                    for c, reply in zip(batch, replies, strict=True):
+                        c.reply, c.done = reply, True
+                    self._committing = False
+                    self._cond.notify_all()
+        if isinstance(mine.reply, BaseException):
+            raise mine.reply
+        return mine.reply
+
+    def _round_trip(self, commands: list[bytes]) -> list[Any]:
+        """Send ``commands`` in one write on the append connection; each one's reply or
+        :class:`redis.ResponseError`. Only the leader of a round calls this."""
+        conn = self._conn
+        if conn is None:
+            conn = self._conn = self._connect()
+        if time.monotonic() - self._used > STALE_CHECK:
+            try:
+                if conn.can_read():  # closed by the server, or stray data: start afresh
+                    conn.disconnect()
+            except redis.ConnectionError:
+                conn.disconnect()
+        try:
+            conn.connect()  # no-op when connected
+        except redis.ConnectionError as exc:
+            raise NotSent(str(exc)) from exc
+        try:
+            replies = self._exchange(conn, commands)
+        except BaseException:
+            # Interrupted between replies (a timeout, a killed greenlet): the rest would be
+            # read as the next round's. Start that round on a fresh connection.
+            conn.disconnect()
+            raise
+        self._used = time.monotonic()
+        return replies
+
+    def _exchange(self, conn: Any, commands: list[bytes]) -> list[Any]:
+        """Send ``commands`` and read their replies on the connected ``conn``."""
+        conn.send_packed_command([b"".join(commands)], check_health=False)
+        replies = _replies(conn, len(commands))
+        # Redis restarted and lost its scripts: NOSCRIPT means nothing ran; load, resend.
+        missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
+        if missing:
+            conn.send_packed_command([_resp(["SCRIPT", "LOAD", self._script])], check_health=False)
+            conn.read_response()
+            again = b"".join(commands[i] for i in missing)
+            conn.send_packed_command([again], check_health=False)
+            for i, reply in zip(missing, _replies(conn, len(missing)), strict=True):
+                replies[i] = reply
+        return replies
+
+    def close(self) -> None:
+        """Drop the append connection (a later commit opens a new one)."""
+        with self._cond:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.disconnect()
+
+
+def _replies(conn: Any, n: int) -> list[Any]:
+    out: list[Any] = []
+    for _ in range(n):
+        try:
+            out.append(conn.read_response())
+        except redis.ResponseError as exc:  # this command failed; the stream reads on
+            out.append(exc)
+    return out
 
 
 def _copy(exc: BaseException) -> BaseException:
@@ -156,10 +282,7 @@ class RedisStore:
         *,
         prefix: str = "livedash:",
     ) -> None:
-        self.url = url
-        self.prefix = prefix
-        self._default = default_retention or Retention()
-        self._retention: dict[str, Retention] = {}
+        self._init_state(url, default_retention, prefix)
         parsed = urlparse(url)
         # Shown in error messages; never the password.
         self._where = parsed.path if parsed.scheme == "unix" else (parsed.hostname or "localhost")
@@ -181,27 +304,47 @@ class RedisStore:
             )
         except ValueError as exc:
             raise StoreError(f"bad Redis URL {url!r}: {exc}") from None
-        self._append_script = self._redis.register_script(_APPEND)
         self._lease_script = self._redis.register_script(_LEASE)
         self._wake_key = f"{prefix}wake:{uuid.uuid4().hex}"
         self._wake_id = "0-0"
+        pool = self._redis.connection_pool
+        self._committer = GroupCommit(
+            lambda: pool.connection_class(**pool.connection_kwargs), _APPEND
+        )
+
+    def _init_state(self, url: str, default_retention: Retention | None, prefix: str) -> None:
+        """The state every Redis flavour keeps besides its connections."""
+        self.url = url
+        self.prefix = prefix
+        self._default = default_retention or Retention()
+        self._retention: dict[str, Retention] = {}
+        self._append_sha = hashlib.sha1(self._append_source().encode()).hexdigest()
         self._lock = threading.Lock()
         self._interrupted = False
         self._closed = False
-        # Group commit: appends from concurrent threads go out together, one write and one
-        # read, on one connection used only by the thread leading the current round.
-        self._commit_cond = threading.Condition(threading.Lock())
-        self._commit_queue: list[_Commit] = []
-        self._committing = False
-        self._append_conn: Any = None
-        self._append_used = 0.0
+
+    def _append_source(self) -> str:
+        """The Lua append script this store runs."""
+        return _APPEND
 
     # -- keys and errors --------------------------------------------------------------------
+    def _tag(self, stream: str) -> str:
+        """How ``stream`` appears in its keys (a Redis Cluster store wraps it in a hash tag)."""
+        return stream
+
     def _head_key(self, stream: str) -> str:
-        return f"{self.prefix}head:{stream}"
+        return f"{self.prefix}head:{self._tag(stream)}"
 
     def _stream_key(self, stream: str) -> str:
-        return f"{self.prefix}stream:{stream}"
+        return f"{self.prefix}stream:{self._tag(stream)}"
+
+    def _lease_key(self, name: str) -> str:
+        return f"{self.prefix}lease:{name}"
+
+    def _run(self, action: str, op: Callable[[Any], _T]) -> _T:
+        """``op(client)``, with redis-py's errors translated (see :meth:`_errors`)."""
+        with self._errors(action):
+            return op(self._redis)
 
     @contextmanager
     def _errors(self, action: str) -> Iterator[None]:
@@ -210,18 +353,22 @@ class RedisStore:
             raise StoreError(f"cannot {action}: this Redis store was closed")
         try:
             yield
-        except redis.AuthenticationError as exc:
-            raise StoreError(
+        except redis.RedisError as exc:
+            raise self._translate(action, exc) from exc
+
+    def _translate(self, action: str, exc: redis.RedisError) -> StoreError:
+        """The livedash error for ``exc``, with a message that says what to do."""
+        if isinstance(exc, redis.AuthenticationError):
+            return StoreError(
                 f"cannot {action}: Redis at {self._where} refused the credentials ({exc}); "
                 "put the right user/password in the store URL (redis://user:pass@host:port/db)"
-            ) from exc
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise StoreUnavailable(
+            )
+        if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+            return StoreUnavailable(
                 f"cannot {action}: Redis at {self._where} is unreachable ({exc}); "
                 "start Redis or fix the --store URL, then retry"
-            ) from exc
-        except redis.RedisError as exc:
-            raise StoreError(f"cannot {action}: Redis at {self._where} failed: {exc}") from exc
+            )
+        return StoreError(f"cannot {action}: Redis at {self._where} failed: {exc}")
 
     def _retention_of(self, stream: str) -> Retention:
         return self._retention.get(stream, self._default)
@@ -246,107 +393,35 @@ class RedisStore:
     def append_many(self, records: list[Record]) -> list[Event]:
         if not records:
             return []
+        with self._errors(f"append {len(records)} event(s)"):
+            seqs = cast(list[int], self._committer.commit(self._append_command(records)))
+        return self._appended(records, seqs)
+
+    def _append_command(self, records: Sequence[Record]) -> bytes:
+        """The packed EVALSHA of the append script for ``records``."""
         keys: list[str] = []
         args: list[str | float | int] = [repr(time.time()), AGE_TRIM_BATCH]
         for stream, data_json, ts in records:
             retention = self._retention_of(stream)
             keys += [self._head_key(stream), self._stream_key(stream)]
             args += [data_json, repr(ts), retention.max_events or 0, retention.max_age or 0]
-        command = _resp(["EVALSHA", self._append_script.sha, len(keys), *keys, *args])
-        with self._errors(f"append {len(records)} event(s)"):
-            seqs = cast(list[int], self._commit(command))
+        return _resp(["EVALSHA", self._append_sha, len(keys), *keys, *args])
+
+    @staticmethod
+    def _appended(records: Sequence[Record], seqs: Sequence[int]) -> list[Event]:
         return [
             Event(stream, int(seq), ts, json.loads(data_json))
             for (stream, data_json, ts), seq in zip(records, seqs, strict=True)
         ]
 
-    def _commit(self, command: bytes) -> Any:
-        """Run one packed EVALSHA and return its reply, synchronously; raise its error.
-
-        The first caller to find no round in flight leads one: it takes every append queued
-        so far (its own included), sends them in one write and reads their replies, while
-        callers arriving meanwhile queue for the next round. Alone, a caller leads at once;
-        under concurrent publishers a round trip carries many appends. Each append is still
-        its own script call, so each batch is stored all or none on its own."""
-        mine = _Commit(command)
-        with self._commit_cond:
-            self._commit_queue.append(mine)
-            while self._committing and not mine.done:
-                self._commit_cond.wait()
-            lead = not mine.done
-            if lead:
-                self._committing = True
-                batch, self._commit_queue = self._commit_queue, []
-        if lead:
-            replies: list[Any]
-            try:
-                replies = self._round_trip([c.command for c in batch])
-            except Exception as exc:
-                replies = [exc] + [_copy(exc) for _ in batch[1:]]
-            except BaseException:  # interrupted (a greenlet killed): the others hear why
-                lost = redis.ConnectionError("the append was interrupted; it may be stored")
-                replies = [lost] * len(batch)
-                raise
-            finally:
-                with self._commit_cond:
-                    for c, reply in zip(batch, replies, strict=True):
-                        c.reply, c.done = reply, True
-                    self._committing = False
-                    self._commit_cond.notify_all()
-        if isinstance(mine.reply, BaseException):
-            raise mine.reply
-        return mine.reply
-
-    def _round_trip(self, commands: list[bytes]) -> list[Any]:
-        """Send ``commands`` in one write on the append connection; each one's reply or
-        :class:`redis.ResponseError`. Only the leader of a group commit round calls this."""
-        conn = self._append_conn
-        if conn is None:
-            pool = self._redis.connection_pool
-            conn = self._append_conn = pool.connection_class(**pool.connection_kwargs)
-        if time.monotonic() - self._append_used > STALE_CHECK:
-            try:
-                if conn.can_read():  # closed by the server, or stray data: start afresh
-                    conn.disconnect()
-            except redis.ConnectionError:
-                conn.disconnect()
-        conn.connect()  # no-op when connected
-        try:
-            conn.send_packed_command([b"".join(commands)], check_health=False)
-            replies = self._replies(conn, len(commands))
-            # Redis restarted and lost its scripts: NOSCRIPT means nothing ran; load, resend.
-            missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
-            if missing:
-                conn.send_packed_command([_resp(["SCRIPT", "LOAD", _APPEND])], check_health=False)
-                conn.read_response()
-                again = b"".join(commands[i] for i in missing)
-                conn.send_packed_command([again], check_health=False)
-                for i, reply in zip(missing, self._replies(conn, len(missing)), strict=True):
-                    replies[i] = reply
-        except BaseException:
-            # Interrupted between replies (a timeout, a killed greenlet): the rest would be
-            # read as the next round's. Start that round on a fresh connection.
-            conn.disconnect()
-            raise
-        self._append_used = time.monotonic()
-        return replies
-
-    @staticmethod
-    def _replies(conn: Any, n: int) -> list[Any]:
-        out: list[Any] = []
-        for _ in range(n):
-            try:
-                out.append(conn.read_response())
-            except redis.ResponseError as exc:  # this command failed; the stream reads on
-                out.append(exc)
-        return out
-
     def _range(self, stream: str, after_seq: int, limit: int) -> list[_Entry]:
-        with self._errors(f"read stream {stream!r}"):
-            return cast(
-                list[_Entry],
-                self._redis.xrange(self._stream_key(stream), f"{after_seq + 1}-0", "+", limit),
-            )
+        key = self._stream_key(stream)
+        return cast(
+            list[_Entry],
+            self._run(
+                f"read stream {stream!r}", lambda r: r.xrange(key, f"{after_seq + 1}-0", "+", limit)
+            ),
+        )
 
     def read(self, stream: str, after_seq: int, limit: int = 1000) -> list[Event]:
         if limit <= 0:
@@ -365,8 +440,10 @@ class RedisStore:
     def last(self, stream: str, n: int) -> list[Event]:
         if n <= 0:
             return []
-        with self._errors(f"read stream {stream!r}"):
-            entries = cast(list[_Entry], self._redis.xrevrange(self._stream_key(stream), count=n))
+        key = self._stream_key(stream)
+        entries = cast(
+            list[_Entry], self._run(f"read stream {stream!r}", lambda r: r.xrevrange(key, count=n))
+        )
         events = self._events(stream, entries, self._cutoff(stream))
         events.reverse()
         return events
@@ -393,8 +470,8 @@ class RedisStore:
         return out[:limit]
 
     def head(self, stream: str) -> int:
-        with self._errors(f"read the head of stream {stream!r}"):
-            value = self._redis.get(self._head_key(stream))
+        key = self._head_key(stream)
+        value = self._run(f"read the head of stream {stream!r}", lambda r: r.get(key))
         return int(cast(str, value)) if value else 0
 
     def wait(self, cursor: Cursor, timeout: float, limit: int = 1000) -> list[Event]:
@@ -451,17 +528,16 @@ class RedisStore:
 
     def acquire_lease(self, name: str, owner: str, ttl: float) -> bool:
         ms = max(1, int(ttl * 1000))
-        with self._errors(f"take the lease {name!r}"):
-            got = self._lease_script(keys=[f"{self.prefix}lease:{name}"], args=[owner, ms])
+        keys = [self._lease_key(name)]
+        got = self._run(
+            f"take the lease {name!r}", lambda r: self._lease_script(keys=keys, args=[owner, ms])
+        )
         return bool(got)
 
     def close(self) -> None:
         self.interrupt()
         self._closed = True
-        with self._commit_cond:
-            conn, self._append_conn = self._append_conn, None
-        if conn is not None:
-            conn.disconnect()
+        self._committer.close()
         for client in (self._redis, self._blocking):
             client.close()
             client.connection_pool.disconnect()

@@ -10,7 +10,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import livedash
+from livedash import __version__
 from livedash.errors import ConfigError
 from livedash.transport.params import BadRequest
 
@@ -23,7 +23,7 @@ MAX_BODY = 1024 * 1024
 #: Flask and Quart, ``server.state`` on FastAPI).
 EXTENSION_KEY = "livedash"
 #: The browser client's scripts and styles, served under ``{prefix}/static/``.
-ASSETS = Path(livedash.__file__).parent / "assets"
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
 #: Dash backends whose server is an ASGI app; livedash mounts there as ASGI middleware.
 ASGI_BACKENDS = ("fastapi", "quart")
 
@@ -44,10 +44,11 @@ class TransportConfig:
     others answer 403): ``readable`` is a list of glob patterns (``["seed", "ticker.*"]``,
     ``*`` matches any run of characters, dots included), ``can_read`` a predicate on the
     stream name, called inside the request, so on Dash's Flask backend it may look at
-    ``flask.request`` (a session cookie, a header); on the fastapi and quart backends it
-    sees the stream name only. With both, a stream must pass both. With neither (the default),
-    every stream is readable by anyone who can reach the server. ``readable`` is folded
-    into ``can_read`` when the config is created, so ``can_read`` is the one rule to check.
+    ``flask.request`` (a session cookie, a header), also when ``livedash run`` / ``serve``
+    serve it on uvicorn; on the fastapi and quart backends it sees the stream name only.
+    With both, a stream must pass both. With neither (the default), every stream is
+    readable by anyone who can reach the server. ``readable`` is folded into
+    ``can_read`` when the config is created, so ``can_read`` is the one rule to check.
 
     ``heartbeat``: seconds between keep-alive comments on an idle event stream; a client
     that closed or reset its connection is noticed at the first heartbeat that cannot be
@@ -57,6 +58,12 @@ class TransportConfig:
     resumes if it is still there. ``None`` leaves it to the OS (about 15 minutes for a
     vanished host, never for a connected client that stopped reading).
     ``max_body``: largest publish request body in bytes (413 above it).
+
+    ``allowed_origins``: web origins (``"https://feeds.example.com"``, or ``"*"``) whose pages
+    may ``POST /livedash/publish`` from the browser. A publish carrying any other foreign
+    ``Origin`` is refused (403), and every publish must be ``application/json`` (415), so a
+    page on another site cannot write into the dashboard. Requests without ``Origin`` (curl,
+    feeds, servers) and from the dashboard's own pages are not affected.
     """
 
     prefix: str = "/livedash"
@@ -67,6 +74,7 @@ class TransportConfig:
     readable: Sequence[str] | None = None
     compress: bool = True
     max_body: int = MAX_BODY
+    allowed_origins: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         if self.token is not None and (
@@ -88,6 +96,14 @@ class TransportConfig:
             )
         if self.max_body < 1:
             raise ConfigError(f"max_body must be >= 1 byte, got {self.max_body!r}")
+        if isinstance(self.allowed_origins, str) or not all(
+            isinstance(o, str) and (o == "*" or "://" in o) for o in self.allowed_origins
+        ):
+            raise ConfigError(
+                "allowed_origins must be a list of origins such as ['https://feeds.example.com'] "
+                f"(scheme://host[:port], no path) or ['*'], got {self.allowed_origins!r}"
+            )
+        self.allowed_origins = tuple(o.rstrip("/") for o in self.allowed_origins)
         if self.readable is not None:
             if isinstance(self.readable, str) or not all(
                 isinstance(p, str) and p for p in self.readable
@@ -178,7 +194,8 @@ def backend_of(app: Any) -> str:
 
 def mount(app: Any, hub: Hub, config: TransportConfig | None = None) -> None:
     """Add the livedash routes and browser client to ``app`` (a ``dash.Dash``), on any of
-    Dash's backends: Flask routes on ``flask``, ASGI middleware on ``fastapi`` and ``quart``."""
+    Dash's backends (Flask routes on ``flask``, ASGI middleware on ``fastapi`` and ``quart``),
+    and start the hub's producers and sources."""
     config = config or TransportConfig()
     server = getattr(app, "server", None)
     try:
@@ -189,11 +206,13 @@ def mount(app: Any, hub: Hub, config: TransportConfig | None = None) -> None:
         from livedash.transport.flask_routes import mount_flask
 
         mount_flask(app, server, hub, config)
+        hub.start()
         return
     if backend_of(app) in ASGI_BACKENDS and server is not None:
         from livedash.transport.asgi import mount_asgi
 
         mount_asgi(app, server, hub, config)
+        hub.start()
         return
     raise ConfigError(
         f"livedash mounts on Dash's flask, fastapi and quart backends, got server "
@@ -204,7 +223,7 @@ def mount(app: Any, hub: Hub, config: TransportConfig | None = None) -> None:
 
 def add_client(app: Any, config: TransportConfig) -> None:
     """Add the browser client's scripts and styles to ``app``'s pages (every backend)."""
-    version = livedash.__version__
+    version = __version__
     script = app.get_relative_path(f"{config.prefix}/static/livedash.js")
     base = app.get_relative_path(config.prefix)
     app.config.external_scripts.append(f"{script}?v={version}&base={base}")

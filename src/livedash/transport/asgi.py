@@ -1,37 +1,40 @@
-"""The transport routes as ASGI middleware, for Dash's fastapi and quart backends.
+"""The route table as ASGI middleware, for every ASGI server (uvicorn).
 
-The same routes, status codes, JSON bodies and headers as :mod:`~livedash.transport.flask_routes`,
-on the same framework-free core. The middleware sits in front of the framework's app: it
-answers ``{prefix}/...`` and ``/metrics`` itself and passes every other request through, so
-the framework's own middleware (Dash's GZip among them) never sees an event stream.
+It answers ``{prefix}/...`` and ``/metrics`` itself and passes every other request to the
+app behind it: a FastAPI or Quart server (Dash's ASGI backends), or a Flask server wrapped
+by a WSGI-to-ASGI adapter (:mod:`livedash.transport.serving`). The framework's own
+middleware (Dash's GZip among them) never sees an event stream.
 
-An open event stream holds no thread: :class:`~livedash.transport.sse.EventStream` names its
-waits as steps, and this module awaits them on the event loop, woken by the subscription's
-waker (``loop.call_soon_threadsafe``). The short blocking store work (subscribe, history and
-catch-up reads, polls, range reads, ingest) runs in the loop's default thread pool.
+:func:`drive` runs a handler of :mod:`~livedash.transport.routes` on the event loop: an open
+event stream holds no thread, it awaits its subscription (woken through the subscription's
+waker); the short blocking store work (subscribe, history and catch-up reads, polls, range
+reads, ingest) runs in the loop's default thread pool.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import mimetypes
+import logging
+import weakref
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from contextlib import AbstractContextManager
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
-from livedash.errors import StoreError
-from livedash.events import parse_cursor
-from livedash.fanout import Subscription
-from livedash.hub import Hub
-from livedash.transport import ASSETS, TransportConfig, add_client, configs_of
-from livedash.transport.ingest import check_length, check_token, ingest
-from livedash.transport.metrics import CONTENT_TYPE, hub_registry, render
-from livedash.transport.params import BadRequest, StreamRequest, parse_float, parse_stream_request
-from livedash.transport.poll import MAX_WAIT, poll
-from livedash.transport.range import parse_range_request, read_range
-from livedash.transport.sse import Blocking, EventStream, Sleep, Wait
+from livedash.hub import Hub, Subscription, WakeBatch
+from livedash.transport import TransportConfig, add_client, configs_of
+from livedash.transport.routes import Request, Routes
+from livedash.transport.steps import (
+    Blocking,
+    Handler,
+    ReadBody,
+    Response,
+    Sleep,
+    Step,
+    StreamStart,
+    Wait,
+)
 from livedash.transport.wire import gzip_chunks
 
 Scope = MutableMapping[str, Any]
@@ -40,42 +43,23 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-#: Seconds browsers may cache the client script and styles (they are versioned by ``?v=``).
-STATIC_MAX_AGE = 3600
 #: Longest an event stream waits to end its body (a stalled client must not hold a shutdown).
 LAST_SEND_TIMEOUT = 1.0
 
 
-class Request:
-    """The parts of an ASGI HTTP request the routes read."""
-
-    def __init__(self, scope: Scope) -> None:
-        self.method: str = scope["method"]
-        query = scope.get("query_string", b"").decode("latin-1")
-        self.args = parse_qs(query, keep_blank_values=True)
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in scope.get("headers", []):
-            name = raw_name.decode("latin-1").lower()
-            value = raw_value.decode("latin-1")
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        self.headers = headers
-
-    def get_list(self, name: str) -> list[str]:
-        """Every value of query parameter ``name``."""
-        return self.args.get(name, [])
-
-    def get(self, name: str) -> str | None:
-        """The first value of query parameter ``name``, or None."""
-        values = self.args.get(name)
-        return values[0] if values else None
-
-    @property
-    def content_length(self) -> int | None:
-        """The declared body length, None when absent or not a number (as Werkzeug)."""
-        raw = self.headers.get("content-length")
-        if raw is None or not raw.strip().isdigit():
-            return None
-        return int(raw)
+def request_of(scope: Scope) -> Request:
+    """The route table's view of an ASGI HTTP request."""
+    path: str = scope["path"]
+    root = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    query = scope.get("query_string", b"").decode("latin-1")
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers", []):
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return Request(scope["method"], path, parse_qs(query, keep_blank_values=True), headers)
 
 
 class LivedashASGI:
@@ -85,183 +69,179 @@ class LivedashASGI:
     Starlette/FastAPI: ``server.add_middleware(LivedashASGI, hub=hub, config=config)``.
     Any other ASGI app: ``LivedashASGI(app, hub, config)``. :func:`mount_asgi` does either."""
 
-    def __init__(self, app: ASGIApp, hub: Hub, config: TransportConfig) -> None:
+    def __init__(
+        self, app: ASGIApp, hub: Hub, config: TransportConfig, routes: Routes | None = None
+    ) -> None:
         self.app = app
-        self.hub = hub
+        self.routes = routes or Routes(hub, config)
         self.config = config
-        self.registry = hub_registry(hub)
+        # One per event loop that serves this app (uvicorn runs one per worker process).
+        self._batches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WakeBatch] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope["path"]
-        root = scope.get("root_path", "")
-        if root and path.startswith(root):
-            path = path[len(root) :]
-        prefix = self.config.prefix
-        if path == "/metrics":
-            await _respond(send, 200, render(self.registry), CONTENT_TYPE)
-            return
-        if not path.startswith(prefix + "/"):
+        request = request_of(scope)
+        if not self.routes.owns(request.path):
             await self.app(scope, receive, send)
             return
-        request = Request(scope)
-        try:
-            await self._route(path[len(prefix) :], request, receive, send)
-        except BadRequest as exc:
-            extra = [(b"www-authenticate", b'Bearer realm="livedash"')] if exc.status == 401 else []
-            await _json(send, exc.status, exc.to_json(), extra)
-        except StoreError as exc:
-            # The store is down (Redis restarting, disk full): a retryable condition, not a bug.
-            body = {"error": f"store unavailable, retry later: {exc}", "reason": "store"}
-            await _json(send, 503, body, [(b"retry-after", b"1")])
+        loop = asyncio.get_running_loop()
+        batch = self._batches.get(loop)
+        if batch is None:
+            batch = self._batches[loop] = WakeBatch(loop.call_soon_threadsafe)
+        await drive(
+            self.routes.handle(request),
+            batch=batch,
+            head=request.method == "HEAD",
+            receive=receive,
+            send=send,
+            stall_timeout=self.config.stall_timeout,
+        )
 
-    async def _route(self, route: str, request: Request, receive: Receive, send: Send) -> None:
-        post = route == "/publish"
-        allowed = ("POST",) if post else ("GET", "HEAD")
-        known = post or route in ("/events", "/poll", "/range", "/health")
-        if not known and not route.startswith("/static/"):
-            await _json(send, 404, {"error": f"no livedash route {route!r}"})
-            return
-        if request.method not in allowed:
-            await _json(
-                send,
-                405,
-                {"error": f"{request.method} not allowed; use {' or '.join(allowed)}"},
-                [(b"allow", ", ".join(allowed).encode())],
-            )
-            return
-        if route == "/events":
-            await self._events(request, receive, send)
-        elif route == "/poll":
-            await self._poll(request, send)
-        elif route == "/range":
-            await self._range(request, send)
-        elif post:
-            await self._publish(request, receive, send)
-        elif route == "/health":
-            ok = self.hub.healthy
-            body = {"store": "ok" if ok else "degraded", "subscribers": self.hub.subscriber_count()}
-            await _json(send, 200 if ok else 503, body)
+
+async def drive(
+    handler: Handler,
+    *,
+    batch: WakeBatch,
+    head: bool,
+    receive: Receive,
+    send: Send,
+    stall_timeout: float | None,
+) -> None:
+    """Run ``handler`` on the event loop and send its response.
+
+    Waits are awaited; steps after a :class:`~livedash.transport.steps.Blocking` marker run in
+    a thread until the next wait. Once a stream has started, the client is gone when
+    ``receive`` says ``http.disconnect`` or a send fails; a client that reads nothing for
+    ``stall_timeout`` seconds is cut (the ASGI twin of ``TCP_USER_TIMEOUT`` under WSGI).
+    Either way the handler is closed, which unsubscribes. Subscriptions wake their waits
+    through ``batch``, the loop's :class:`~livedash.hub.WakeBatch`."""
+    driver = _Driver(handler, batch)
+    try:
+        sent: bytes | None = None
+        while True:
+            step = await driver.next(sent)
+            sent = None
+            if step is None or isinstance(step, Response):
+                response = step or Response(500, b"", "text/plain")
+                await _respond(send, response, head)
+                return
+            if isinstance(step, ReadBody):
+                sent = await _read_at_most(receive, step.limit)
+            elif isinstance(step, StreamStart):
+                headers = [
+                    (k.lower().encode("latin-1"), v.encode("latin-1"))
+                    for k, v in step.headers.items()
+                ]
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                await _stream(
+                    driver,
+                    _gzip_encoder(step.compact) if step.gzip else _utf8,
+                    receive,
+                    send,
+                    stall_timeout,
+                )
+                return
+            else:
+                await driver.wait(step, None)
+    finally:
+        driver.close()
+
+
+class _Driver:
+    """Advances one handler: in a thread after a :class:`Blocking` marker, on the loop
+    otherwise; and owns the subscription wake-ups its waits need."""
+
+    def __init__(self, handler: Handler, batch: WakeBatch) -> None:
+        self.handler = handler
+        self.batch = batch
+        self.loop = asyncio.get_running_loop()
+        self.woken = asyncio.Event()
+        self.offload = False
+        self.in_thread: asyncio.Future[Step | Response | None] | None = None
+        self.waking: Subscription | None = None
+
+    async def next(self, sent: bytes | None) -> Step | Response | None:
+        """The handler's next step; its response when it returns (None after a stream)."""
+        while True:
+            if self.offload:
+                self.in_thread = self.loop.run_in_executor(None, _advance, self.handler, sent)
+                # shield: if this task is cancelled the thread still owns the generator, and
+                # closing it must wait for that step to finish (see close).
+                step = await asyncio.shield(self.in_thread)
+                self.in_thread = None
+            else:
+                step = _advance(self.handler, sent)
+            sent = None
+            if isinstance(step, Blocking):
+                self.offload = True
+                continue
+            if isinstance(step, Wait | Sleep | ReadBody | StreamStart):
+                self.offload = False
+            return step
+
+    async def wait(self, step: Step, gone: asyncio.Event | None) -> None:
+        """Await a :class:`Wait` (until its subscription has something) or a :class:`Sleep`;
+        either ends early when ``gone`` is set."""
+        if isinstance(step, Wait):
+            if self.waking is not step.sub:
+                if self.waking is not None:
+                    self.waking.set_waker(None)
+                self.waking = step.sub
+                # woken.set runs on the loop, called by the batch: one wake-up per burst.
+                step.sub.set_waker(self.woken.set, self.batch)
+            self.woken.clear()
+            if not step.sub.ready and not (gone and gone.is_set()):
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(step.timeout):
+                        await self.woken.wait()
+        elif isinstance(step, Sleep):
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(step.seconds):
+                    await (gone or asyncio.Event()).wait()
+
+    def close(self) -> None:
+        if self.waking is not None:
+            self.waking.set_waker(None)
+        if self.in_thread is not None and not self.in_thread.done():
+            self.in_thread.add_done_callback(lambda _: self.handler.close())
         else:
-            await self._static(route[len("/static/") :], send)
-
-    def _stream_request(self, request: Request) -> StreamRequest:
-        req = parse_stream_request(request.get_list, request.headers.get("last-event-id"))
-        self.config.check_read(req.streams)
-        return req
-
-    async def _events(self, request: Request, receive: Receive, send: Send) -> None:
-        req = self._stream_request(request)
-        stream = EventStream(self.hub, req, self.config.heartbeat)
-        headers = [
-            (b"content-type", b"text/event-stream; charset=utf-8"),
-            (b"cache-control", b"no-cache"),
-            (b"x-accel-buffering", b"no"),
-        ]
-        encode: Callable[[str], bytes] = _utf8
-        if self.config.compress and "gzip" in request.headers.get("accept-encoding", ""):
-            headers.append((b"content-encoding", b"gzip"))
-            encode = _gzip_encoder()
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        if request.method == "HEAD":  # the headers say it all; do not subscribe for nobody
-            await send({"type": "http.response.body", "body": b""})
-            return
-        await relay(stream, encode, receive, send, self.config.stall_timeout)
-
-    async def _poll(self, request: Request, send: Send) -> None:
-        req = self._stream_request(request)
-        wait = parse_float(request.get("wait"), "wait", 0.0, MAX_WAIT, 0.0)
-        body = await asyncio.to_thread(poll, self.hub, req, 0.0)
-        if wait > 0 and not body["events"] and not body["resets"]:
-            # A long poll: wait on the event loop, not in a thread. Subscribing after the
-            # first read is safe because the second read starts from that read's cursor.
-            sub = await asyncio.to_thread(self.hub.subscribe, req.streams)
-            try:
-                after = StreamRequest(req.streams, parse_cursor(body["cursor"]), {})
-                body = await asyncio.to_thread(poll, self.hub, after, 0.0)
-                if not body["events"] and not body["resets"]:
-                    await _until_ready(sub, wait)
-                    body = await asyncio.to_thread(poll, self.hub, after, 0.0)
-            finally:
-                self.hub.unsubscribe(sub)
-        await _json(send, 200, body, [(b"cache-control", b"no-store")])
-
-    async def _range(self, request: Request, send: Send) -> None:
-        req = parse_range_request(request.get, request.get_list)
-        self.config.check_read([req.stream])
-        body = await asyncio.to_thread(read_range, self.hub, req)
-        await _json(send, 200, body, [(b"cache-control", b"no-store")])
-
-    async def _publish(self, request: Request, receive: Receive, send: Send) -> None:
-        # Cheapest refusals first: no body byte is read from a stranger or past the limit.
-        check_token(self.config.token, request.headers.get("authorization"))
-        check_length(request.content_length, self.config.max_body)
-        body = await _read_at_most(receive, self.config.max_body + 1)
-        if body is None:
-            await _json(send, 400, {"error": "the client went away before sending the body"})
-            return
-        result = await asyncio.to_thread(ingest, self.hub, body, self.config.max_body)
-        await _json(send, 200, result)
-
-    async def _static(self, name: str, send: Send) -> None:
-        path = (ASSETS / name).resolve()
-        if not name or ASSETS.resolve() not in path.parents or not path.is_file():
-            await _json(send, 404, {"error": f"no livedash asset {name!r}"})
-            return
-        data = await asyncio.to_thread(path.read_bytes)
-        kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        if kind.startswith("text/") or kind.endswith("javascript"):
-            kind += "; charset=utf-8"
-        cache = f"public, max-age={STATIC_MAX_AGE}".encode()
-        await _respond(send, 200, data, kind, [(b"cache-control", cache)])
+            self.handler.close()
 
 
-async def relay(
-    stream: EventStream,
+def _advance(handler: Handler, sent: bytes | None) -> Step | Response | None:
+    try:
+        return handler.send(sent)
+    except StopIteration as done:
+        result: Response | None = done.value
+        return result
+
+
+async def _stream(
+    driver: _Driver,
     encode: Callable[[str], bytes],
     receive: Receive,
     send: Send,
     stall_timeout: float | None,
 ) -> None:
-    """Send ``stream``'s body (the response has started) until it ends or the client goes.
-
-    Waits are awaited; steps after a :class:`~livedash.transport.sse.Blocking` marker run in
-    a thread until the next wait. The client is gone when ``receive`` says
-    ``http.disconnect`` or a send fails; a client that reads nothing for ``stall_timeout``
-    seconds is cut (the ASGI twin of ``TCP_USER_TIMEOUT`` on the Flask side). Either way the
-    generator is closed, which unsubscribes."""
-    loop = asyncio.get_running_loop()
-    woken = asyncio.Event()
+    """Send a started stream's chunks until the handler ends or the client goes."""
     gone = asyncio.Event()
 
     async def watch() -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
         gone.set()
-        woken.set()
-
-    def wake() -> None:
-        loop.call_soon_threadsafe(woken.set)
+        driver.woken.set()
 
     watcher = asyncio.create_task(watch())
-    steps = stream.steps()
-    in_thread: asyncio.Future[Any] | None = None
-    offload = False
-    waker: Subscription | None = None
     try:
         try:
             while not gone.is_set():
-                if offload:
-                    in_thread = loop.run_in_executor(None, next, steps, None)
-                    # shield: if this task is cancelled the thread still owns the generator, and
-                    # closing it must wait for that step to finish (see finally).
-                    step = await asyncio.shield(in_thread)
-                    in_thread = None
-                else:
-                    step = next(steps, None)
-                if step is None:
+                step = await driver.next(None)
+                if step is None or isinstance(step, Response):
                     break
                 if isinstance(step, str):
                     try:
@@ -277,23 +257,8 @@ async def relay(
                         # The client is gone, or stopped reading: nothing more can be sent, and
                         # returning without ending the body makes the server drop the connection.
                         return
-                elif isinstance(step, Blocking):
-                    offload = True
-                elif isinstance(step, Wait):
-                    offload = False
-                    if waker is None and stream.sub is not None:
-                        waker = stream.sub
-                        waker.set_waker(wake)
-                    woken.clear()
-                    if stream.sub is not None and not stream.sub.ready:
-                        with contextlib.suppress(TimeoutError):
-                            async with asyncio.timeout(step.timeout):
-                                await woken.wait()
-                elif isinstance(step, Sleep):
-                    offload = False
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(step.seconds):
-                            await gone.wait()
+                else:
+                    await driver.wait(step, gone)
         except asyncio.CancelledError:
             # The server cancels the streams still open when its graceful shutdown runs out
             # (uvicorn --timeout-graceful-shutdown). The client reconnects and resumes anyway:
@@ -308,35 +273,23 @@ async def relay(
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
     finally:
         watcher.cancel()
-        if waker is not None:
-            waker.set_waker(None)
-        if in_thread is not None and not in_thread.done():
-            in_thread.add_done_callback(lambda _: steps.close())
-        else:
-            steps.close()
 
 
-async def _until_ready(sub: Subscription, timeout: float) -> None:
-    loop = asyncio.get_running_loop()
-    ready = asyncio.Event()
-
-    def wake() -> None:
-        loop.call_soon_threadsafe(ready.set)
-
-    sub.set_waker(wake)
-    try:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await ready.wait()
-    finally:
-        sub.set_waker(None)
+async def _respond(send: Send, response: Response, head: bool) -> None:
+    headers = [
+        (b"content-type", response.content_type.encode("latin-1")),
+        (b"content-length", str(len(response.body)).encode()),
+        *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()),
+    ]
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head else response.body})
 
 
 def _utf8(chunk: str) -> bytes:
     return chunk.encode("utf-8")
 
 
-def _gzip_encoder() -> Callable[[str], bytes]:
+def _gzip_encoder(compact: bool) -> Callable[[str], bytes]:
     """One stream's gzip encoder: each call compresses and flushes one chunk, through the
     same :func:`~livedash.transport.wire.gzip_chunks` the WSGI side uses (fed one chunk at
     a time, so both sides send the same bytes)."""
@@ -346,7 +299,7 @@ def _gzip_encoder() -> Callable[[str], bytes]:
         while True:
             yield pending.pop()
 
-    compressed = gzip_chunks(feed())
+    compressed = gzip_chunks(feed(), compact=compact)
 
     def encode(chunk: str) -> bytes:
         pending.append(chunk)
@@ -372,34 +325,6 @@ async def _read_at_most(receive: Receive, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-async def _respond(
-    send: Send,
-    status: int,
-    body: bytes,
-    content_type: str,
-    headers: list[tuple[bytes, bytes]] | None = None,
-) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", content_type.encode("latin-1")),
-                (b"content-length", str(len(body)).encode()),
-                *(headers or []),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _json(
-    send: Send, status: int, body: object, headers: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    data = (json.dumps(body, separators=(",", ":")) + "\n").encode()
-    await _respond(send, status, data, "application/json", headers)
-
-
 def mount_asgi(app: Any, server: Any, hub: Hub, config: TransportConfig) -> None:
     """Put :class:`LivedashASGI` in front of a Dash app's ASGI server (FastAPI or Quart)
     and add the client script to ``app``'s pages."""
@@ -413,3 +338,57 @@ def mount_asgi(app: Any, server: Any, hub: Hub, config: TransportConfig) -> None
         raise TypeError(f"not an ASGI server: {type(server).__name__}")
     configs_of(server)[config.prefix] = config
     add_client(app, config)
+
+
+#: Threads that run a Flask app's pages and callbacks under an ASGI server (a2wsgi's pool);
+#: event streams and every other livedash route never take one.
+WSGI_THREADS = 16
+
+
+def asgi_server(app: Any) -> ASGIApp:
+    """The ASGI app that serves a Dash app on an ASGI server (uvicorn), whatever its backend.
+
+    fastapi and quart servers are ASGI already, with the routes mounted as middleware. A
+    Flask server is wrapped by a2wsgi's WSGI-to-ASGI adapter for pages and callbacks, with
+    every route table :func:`~livedash.transport.flask_routes.mount_flask` recorded put in
+    front of it as native ASGI, so an open event stream is a coroutine, not a thread."""
+    from flask import Flask
+
+    server = app.server
+    if not isinstance(server, Flask):
+        asgi: ASGIApp = server
+        return asgi
+    from a2wsgi import WSGIMiddleware
+
+    from livedash.transport.flask_routes import ROUTES_KEY
+
+    # Dash sets itself up in a before_request hook (registering the script paths it serves)
+    # and marks that done before it is: with a2wsgi's threads, the first requests of a page
+    # arrive together and those beside the first find no path registered (500, "dash is not
+    # a registered library"). Run the hooks once now, before any request can; a hook of the
+    # app's own that fails outside a real request leaves Dash to set up on the first one.
+    try:
+        with server.test_request_context("/"):
+            server.preprocess_request()
+    except Exception:
+        logging.getLogger("livedash").warning(
+            "livedash: the app's before_request hooks failed outside a request; Dash sets up "
+            "on the first one instead, and concurrent first requests may fail",
+            exc_info=True,
+        )
+
+    wrapped: ASGIApp = WSGIMiddleware(server, workers=WSGI_THREADS)  # type: ignore[arg-type,assignment]
+
+    def read_context(request: Request) -> AbstractContextManager[object]:
+        # A read rule written for Flask looks at flask.request (a cookie, a header).
+        return server.test_request_context(
+            request.path,
+            method=request.method,
+            query_string=urlencode(request.args, doseq=True),
+            headers=list(request.headers.items()),
+        )
+
+    for mounted in server.extensions.get(ROUTES_KEY, []):
+        routes = Routes(mounted.hub, mounted.config, read_context)
+        wrapped = LivedashASGI(wrapped, mounted.hub, mounted.config, routes)
+    return wrapped

@@ -1,4 +1,9 @@
-"""The transport routes on Flask, Dash's default server backend."""
+"""The route table on Flask, Dash's default server backend (WSGI): a thin adapter.
+
+Used when a Flask app is served by a WSGI server (``app.run()``, Werkzeug, gunicorn), where
+each open event stream holds a thread. ``livedash run`` and ``livedash serve`` serve Flask
+apps through :mod:`livedash.transport.asgi` instead, where a stream is a coroutine.
+"""
 
 from __future__ import annotations
 
@@ -6,104 +11,56 @@ import contextlib
 import socket
 from typing import Any
 
-from flask import Blueprint, Flask, Response, jsonify, request, send_from_directory
+import flask
 from werkzeug.exceptions import HTTPException
 
-from livedash.errors import StoreError
 from livedash.hub import Hub
-from livedash.transport import ASSETS, TransportConfig, add_client, configs_of
-from livedash.transport.ingest import check_length, check_token, ingest
-from livedash.transport.metrics import CONTENT_TYPE, hub_registry, render
-from livedash.transport.params import BadRequest, StreamRequest, parse_float, parse_stream_request
-from livedash.transport.poll import MAX_WAIT, poll
-from livedash.transport.range import parse_range_request, read_range
-from livedash.transport.sse import EventStream
+from livedash.transport import TransportConfig, add_client, configs_of
+from livedash.transport.routes import METRICS_PATH, Request, Routes, json_response
+from livedash.transport.steps import Response, run_blocking
 from livedash.transport.wire import gzip_chunks
 
+#: Where :func:`mount_flask` records each mounted route table on the Flask server.
+ROUTES_KEY = "livedash.routes"
+#: Every method a route of the table may answer (it says 405 to the rest itself).
+METHODS = ["GET", "HEAD", "POST", "OPTIONS", "PUT", "PATCH", "DELETE"]
 
-def mount_flask(app: Any, server: Flask, hub: Hub, config: TransportConfig) -> None:
-    """Register the routes on ``server`` and add the client script to ``app``'s pages."""
-    bp = Blueprint("livedash", __name__, url_prefix=config.prefix)
 
-    def stream_request() -> StreamRequest:
-        req = parse_stream_request(request.args.getlist, request.headers.get("Last-Event-ID"))
-        config.check_read(req.streams)
-        return req
+def mount_flask(app: Any, server: flask.Flask, hub: Hub, config: TransportConfig) -> None:
+    """Route ``{prefix}/...`` and ``/metrics`` of ``server`` to the table, and add the client
+    script to ``app``'s pages."""
+    routes = Routes(hub, config)
 
-    @bp.errorhandler(BadRequest)
-    def bad_request(exc: BadRequest) -> tuple[Response, int]:
-        response = jsonify(exc.to_json())
-        if exc.status == 401:
-            response.headers["WWW-Authenticate"] = 'Bearer realm="livedash"'
-        return response, exc.status
+    def view(rest: str = "") -> flask.Response:
+        req = flask.request
+        headers: dict[str, str] = {}
+        for name, value in req.headers.items():
+            name = name.lower()
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        request = Request(req.method, req.path, req.args.to_dict(flat=False), headers)
+        try:
+            result = run_blocking(
+                routes.handle(request), lambda limit: _read_at_most(req.stream, limit)
+            )
+        except HTTPException as exc:
+            # Werkzeug's own refusals (client went away mid-body) as JSON too.
+            result = json_response(exc.code or 400, {"error": exc.description or exc.name})
+        if isinstance(result, Response):
+            return flask.Response(
+                result.body, result.status, result.headers, content_type=result.content_type
+            )
+        start, chunks = result
+        limit_stall(req.environ, config.stall_timeout)
+        body = gzip_chunks(chunks, compact=start.compact) if start.gzip else chunks
+        return flask.Response(body, 200, start.headers)
 
-    @bp.errorhandler(StoreError)
-    def store_error(exc: StoreError) -> tuple[Response, int]:
-        # The store is down (Redis restarting, disk full): a retryable condition, not a bug.
-        response = jsonify(error=f"store unavailable, retry later: {exc}", reason="store")
-        response.headers["Retry-After"] = "1"
-        return response, 503
-
-    @bp.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> tuple[Response, int]:
-        # Werkzeug's own refusals (client went away mid-body, MAX_CONTENT_LENGTH) as JSON too.
-        return jsonify(error=exc.description or exc.name), exc.code or 400
-
-    @bp.get("/events")
-    def events() -> Response:
-        req = stream_request()
-        limit_stall(request.environ, config.stall_timeout)
-        body = EventStream(hub, req, config.heartbeat)
-        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        if config.compress and "gzip" in request.headers.get("Accept-Encoding", ""):
-            headers["Content-Encoding"] = "gzip"
-            return Response(gzip_chunks(body), mimetype="text/event-stream", headers=headers)
-        return Response(iter(body), mimetype="text/event-stream", headers=headers)
-
-    @bp.get("/poll")
-    def poll_route() -> Response:
-        req = stream_request()
-        wait = parse_float(request.args.get("wait"), "wait", 0.0, MAX_WAIT, 0.0)
-        response = jsonify(poll(hub, req, wait))
-        response.headers["Cache-Control"] = "no-store"
-        return response
-
-    @bp.get("/range")
-    def range_route() -> Response:
-        req = parse_range_request(request.args.get, request.args.getlist)
-        config.check_read([req.stream])
-        response = jsonify(read_range(hub, req))
-        response.headers["Cache-Control"] = "no-store"
-        return response
-
-    @bp.post("/publish")
-    def publish() -> tuple[Response, int]:
-        # Cheapest refusals first: no body byte is read from a stranger or past the limit.
-        check_token(config.token, request.headers.get("Authorization"))
-        check_length(request.content_length, config.max_body)
-        body = _read_at_most(request.stream, config.max_body + 1)
-        return jsonify(ingest(hub, body, config.max_body)), 200
-
-    @bp.get("/health")
-    def health() -> tuple[Response, int]:
-        ok = hub.healthy
-        return jsonify(store="ok" if ok else "degraded", subscribers=hub.subscriber_count()), (
-            200 if ok else 503
-        )
-
-    @bp.get("/static/<path:name>")
-    def static(name: str) -> Response:
-        return send_from_directory(ASSETS, name, max_age=3600)
-
-    server.register_blueprint(bp)
-    # Prometheus scrapes /metrics by convention, outside the livedash prefix.
-    registry = hub_registry(hub)
-    server.add_url_rule(
-        "/metrics",
-        "livedash_metrics",
-        lambda: Response(render(registry), mimetype=None, content_type=CONTENT_TYPE),
-    )
+    endpoint = "livedash" + config.prefix.replace("/", ".")
+    server.add_url_rule(f"{config.prefix}/<path:rest>", endpoint, view, methods=METHODS)
+    if not any(rule.rule == METRICS_PATH for rule in server.url_map.iter_rules()):
+        server.add_url_rule(METRICS_PATH, "livedash.metrics", view)
     configs_of(server)[config.prefix] = config
+    # What serving the app under uvicorn needs to put the ASGI routes in front of it.
+    server.extensions.setdefault(ROUTES_KEY, []).append(routes)
     add_client(app, config)
 
 

@@ -47,6 +47,20 @@ def check_length(content_length: int | None, max_body: int = MAX_BODY) -> None:
         )
 
 
+def check_content_type(content_type: str | None) -> None:
+    """Refuse a body that is not declared as JSON (415). A browser sends a cross-site
+    ``text/plain`` or form POST without asking the server first; ``application/json`` it
+    sends only to a server that agreed (CORS preflight), so requiring it closes that door."""
+    kind = (content_type or "").partition(";")[0].strip().lower()
+    if kind != "application/json":
+        raise BadRequest(
+            f"Content-Type must be application/json, got {content_type or 'none'!r}: send "
+            "'Content-Type: application/json' (curl: -H 'Content-Type: application/json')",
+            415,
+            reason="unsupported_media_type",
+        )
+
+
 def ingest(hub: Hub, body: bytes, max_body: int = MAX_BODY) -> dict[str, Any]:
     """Publish the events in a JSON body: ``{"stream": S, "data": {...}}`` or
     ``{"events": [{"stream": S, "data": {...}}, ...]}``. Nothing is stored unless every

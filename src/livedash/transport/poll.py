@@ -4,35 +4,44 @@ cannot hold a stream open."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Generator
 from typing import Any
 
 from livedash.events import format_cursor
-from livedash.fanout import Overflow
-from livedash.hub import Hub
+from livedash.hub import Hub, Overflow
 from livedash.transport.params import StreamRequest
 from livedash.transport.sse import BATCH_LIMIT
+from livedash.transport.steps import BLOCKING, Step, Wait
 from livedash.transport.wire import wire
 
 #: Longest a long-poll request may wait for new events.
 MAX_WAIT = 25.0
 
 
-def poll(hub: Hub, req: StreamRequest, wait: float = 0.0) -> dict[str, Any]:
+def poll(hub: Hub, req: StreamRequest, wait: float = 0.0) -> Generator[Step, object, Any]:
     """Events after the request's cursor (or the last ``last`` events of streams without one),
-    at most ``BATCH_LIMIT`` per stream, plus the cursor to send next time. With ``wait`` > 0
-    and nothing new, blocks up to ``wait`` seconds for the next event."""
-    sub = hub.subscribe(req.streams) if wait > 0 else None
-    try:
-        body = _collect(hub, req)
-        if sub is not None and not body["events"]:
-            with contextlib.suppress(Overflow):
-                sub.get(wait)
-            body = _collect(hub, StreamRequest(req.streams, body["_cursor"], {}))
-        del body["_cursor"]
-        return body
-    finally:
-        if sub is not None:
+    at most ``BATCH_LIMIT`` per stream, plus the cursor to send next time: the body of
+    ``GET /poll``, returned by this generator of steps. With ``wait`` > 0 and nothing new,
+    a long poll: it waits up to ``wait`` seconds for the next event."""
+    yield BLOCKING
+    body = _collect(hub, req)
+    if wait > 0 and not body["events"] and not body["resets"]:
+        # Subscribing after the first read is safe because the second read starts from that
+        # read's cursor: an event published in between is read, not missed.
+        sub = hub.subscribe(req.streams)
+        try:
+            after = StreamRequest(req.streams, body["_cursor"], {})
+            body = _collect(hub, after)
+            if not body["events"] and not body["resets"]:
+                yield Wait(sub, wait)
+                with contextlib.suppress(Overflow):
+                    sub.get(0)
+                yield BLOCKING
+                body = _collect(hub, after)
+        finally:
             hub.unsubscribe(sub)
+    del body["_cursor"]
+    return body
 
 
 def _collect(hub: Hub, req: StreamRequest) -> dict[str, Any]:

@@ -2,49 +2,20 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Generator, Iterable, Iterator
-from dataclasses import dataclass
 
 from livedash.errors import StoreError
-from livedash.events import Cursor, Event, format_cursor
-from livedash.fanout import RETRY_MAX, RETRY_MIN, Overflow, Resync, Subscription
-from livedash.hub import Hub
+from livedash.events import Cursor, Event
+from livedash.hub import RETRY_MAX, RETRY_MIN, Hub, Overflow, Resync, Subscription
 from livedash.transport.params import StreamRequest
-from livedash.transport.wire import control, message
+from livedash.transport.steps import BLOCKING, Sleep, Step, Wait
+from livedash.transport.wire import control, encoder
 
 #: Seconds between comment lines that keep proxies from closing an idle stream and
 #: let the server notice a vanished client.
 HEARTBEAT = 15.0
 #: Largest number of events sent in one SSE message.
 BATCH_LIMIT = 1000
-
-
-@dataclass(frozen=True)
-class Wait:
-    """Step of an :class:`EventStream`: wait up to ``timeout`` seconds for its subscription
-    to have something (:meth:`~livedash.fanout.Subscription.wait`)."""
-
-    timeout: float
-
-
-@dataclass(frozen=True)
-class Sleep:
-    """Step of an :class:`EventStream`: pause ``seconds`` (the store is down, retry later)."""
-
-    seconds: float
-
-
-class Blocking:
-    """Step of an :class:`EventStream`: the steps from here to the next :class:`Wait` or
-    :class:`Sleep` read the store, so an event loop should run them in a thread."""
-
-
-#: The one :class:`Blocking` marker.
-BLOCKING = Blocking()
-
-#: What :meth:`EventStream.steps` yields: a chunk of the body or where the driver must wait.
-Step = str | Wait | Sleep | Blocking
 
 
 class EventStream:
@@ -55,33 +26,23 @@ class EventStream:
     or sent twice.
 
     :meth:`steps` holds the logic and names every wait as a step instead of blocking, so
-    the same stream runs on a thread (iterate it: :meth:`__iter__` blocks on each wait, for
+    the same stream runs on a thread (:func:`~livedash.transport.steps.run_blocking`, for
     WSGI) or on an event loop (:mod:`livedash.transport.asgi` awaits the waits)."""
 
-    def __init__(self, hub: Hub, req: StreamRequest, heartbeat: float = HEARTBEAT) -> None:
+    def __init__(
+        self, hub: Hub, req: StreamRequest, heartbeat: float = HEARTBEAT, wire: int = 1
+    ) -> None:
         self.hub = hub
         self.req = req
         self.heartbeat = heartbeat
+        #: this connection's writer of messages, in the wire format the client asked for
+        self.wire = encoder(wire, req.streams)
         self.cursor: Cursor = {}
         self.sub: Subscription | None = None
 
-    def __iter__(self) -> Iterator[str]:
-        steps = self.steps()
-        try:
-            for step in steps:
-                if isinstance(step, str):
-                    yield step
-                elif isinstance(step, Wait):
-                    assert self.sub is not None
-                    self.sub.wait(step.timeout)
-                elif isinstance(step, Sleep):
-                    time.sleep(step.seconds)
-        finally:
-            steps.close()  # unsubscribes, also when the server closes the response early
-
-    def steps(self) -> Generator[Step, None, None]:
+    def steps(self) -> Generator[Step, object, None]:
         """The body as chunks, interleaved with the waits between them (see :data:`Step`)."""
-        yield "retry: 1000\n\n"
+        yield self.wire.preamble()
         # Subscribing inside the generator ties the subscription to the response's life.
         # With the store down the stream stays open and says so, rather than failing and
         # making the browser reconnect in a loop; it subscribes once the store is back.
@@ -110,7 +71,7 @@ class EventStream:
                         yield BLOCKING
                         yield from self._catch_up(self.req.streams)
                         synced = True
-                    yield Wait(self.heartbeat)
+                    yield Wait(sub, self.heartbeat)
                     events, status = sub.get(0)
                 except Resync:
                     synced = False  # a stream went backwards: _catch_up starts it over
@@ -125,7 +86,7 @@ class EventStream:
                     # report it back (or a few seconds), then catch up from the cursor.
                     yield control("status", {"store": "degraded"})
                     synced = False
-                    yield Wait(RETRY_MAX)
+                    yield Wait(sub, RETRY_MAX)
                     try:
                         _, status = sub.get(0)
                     except Overflow:
@@ -138,7 +99,7 @@ class EventStream:
                 fresh, gap = self._advance(events)
                 if fresh:
                     self.hub.stats.delivered(fresh)
-                    yield message(fresh, self.cursor)
+                    yield self.wire.batch(fresh, self.cursor)
                 elif not status and not gap:
                     yield ":\n\n"
                 if gap:
@@ -160,10 +121,10 @@ class EventStream:
             self.cursor[stream] = history[-1].seq if history else head
             if history:
                 self.hub.stats.delivered(history)
-                yield message(history, self.cursor)
+                yield self.wire.batch(history, self.cursor)
         yield from self._catch_up(resume)
         # Every stream's position is now known; tell the client even if nothing was sent.
-        yield f"id: {format_cursor(self.cursor)}\ndata: []\n\n"
+        yield self.wire.synced(self.cursor)
 
     def _catch_up(self, streams: Iterable[str]) -> Iterator[str]:
         for stream in streams:
@@ -177,17 +138,17 @@ class EventStream:
                     first = self.hub.read(stream, 0, 1)
                     self.cursor[stream] = first[0].seq - 1 if first else self.hub.store.head(stream)
                     self.hub.stats.resynced("rewind")
-                    yield control("reset", {"stream": stream, "seq": self.cursor[stream] + 1})
+                    yield self.wire.reset(stream, self.cursor[stream] + 1)
                     continue
                 if events and events[0].seq != after + 1:
                     # Retention dropped events this client never saw: it must reload history.
                     self.hub.stats.resynced("gap")
-                    yield control("reset", {"stream": stream, "seq": events[0].seq})
+                    yield self.wire.reset(stream, events[0].seq)
                 if not events:
                     break
                 self.cursor[stream] = events[-1].seq
                 self.hub.stats.delivered(events)
-                yield message(events, self.cursor)
+                yield self.wire.batch(events, self.cursor)
 
     def _advance(self, events: list[Event]) -> tuple[list[Event], bool]:
         """The events newer than the cursor, up to the first gap; and whether there was one.

@@ -1,0 +1,253 @@
+"""The one route table: path -> handler, with every refusal checked in one place.
+
+Handlers are generators of :mod:`~livedash.transport.steps`; they import no web framework
+and do no I/O of their own, so one table serves Dash's Flask backend (through
+:func:`~livedash.transport.steps.run_blocking`) and every ASGI server (through
+:func:`livedash.transport.asgi.drive`) with the same status codes, JSON bodies and headers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import mimetypes
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from livedash.errors import StoreError
+from livedash.hub import Hub
+from livedash.transport import ASSETS, TransportConfig
+from livedash.transport.ingest import check_content_type, check_length, check_token, ingest
+from livedash.transport.metrics import CONTENT_TYPE, hub_registry, render
+from livedash.transport.params import BadRequest, StreamRequest, parse_float, parse_stream_request
+from livedash.transport.poll import MAX_WAIT, poll
+from livedash.transport.range import parse_range_request, read_range
+from livedash.transport.sse import EventStream
+from livedash.transport.steps import BLOCKING, Handler, ReadBody, Response, StreamStart
+from livedash.transport.wire import parse_wire
+
+#: Seconds browsers may cache the client script and styles (they are versioned by ``?v=``).
+STATIC_MAX_AGE = 3600
+#: Prometheus scrapes this path by convention, outside the livedash prefix.
+METRICS_PATH = "/metrics"
+
+
+@dataclass
+class Request:
+    """The parts of an HTTP request the routes read, from any web framework."""
+
+    method: str
+    #: the path below the app's root (``/livedash/events``, ``/metrics``)
+    path: str
+    args: Mapping[str, list[str]]
+    #: header names in lower case; repeated headers joined with ``", "``
+    headers: Mapping[str, str]
+
+    def get_list(self, name: str) -> list[str]:
+        """Every value of query parameter ``name``."""
+        return list(self.args.get(name, []))
+
+    def get(self, name: str) -> str | None:
+        """The first value of query parameter ``name``, or None."""
+        values = self.args.get(name)
+        return values[0] if values else None
+
+    @property
+    def content_length(self) -> int | None:
+        """The declared body length; None when absent or not a number."""
+        raw = self.headers.get("content-length")
+        if raw is None or not raw.strip().isdigit():
+            return None
+        return int(raw)
+
+
+def json_response(status: int, body: object, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response, compact, as every route answers."""
+    data = (json.dumps(body, separators=(",", ":")) + "\n").encode()
+    return Response(status, data, "application/json", headers or {})
+
+
+def error_response(exc: Exception) -> Response:
+    """The answer to a refused request (:class:`BadRequest`) or a store that is down."""
+    if isinstance(exc, BadRequest):
+        extra = {"WWW-Authenticate": 'Bearer realm="livedash"'} if exc.status == 401 else {}
+        return json_response(exc.status, exc.to_json(), extra)
+    if isinstance(exc, StoreError):
+        # The store is down (Redis restarting, disk full): a retryable condition, not a bug.
+        body = {"error": f"store unavailable, retry later: {exc}", "reason": "store"}
+        return json_response(503, body, {"Retry-After": "1"})
+    raise exc
+
+
+Route = Callable[[Request], Handler]
+
+
+class Routes:
+    """Every route livedash serves for one mounted ``config`` on ``hub``."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        config: TransportConfig,
+        read_context: Callable[[Request], AbstractContextManager[object]] | None = None,
+    ) -> None:
+        self.hub = hub
+        self.config = config
+        #: what ``can_read`` runs inside: a Flask request context when a Flask app is served
+        #: on an ASGI server, so the rule may read ``flask.request`` there as under WSGI
+        self.read_context = read_context or (lambda request: contextlib.nullcontext())
+        self.registry = hub_registry(hub)
+        # path below the prefix -> (methods, handler); /static/ is matched by prefix
+        self.table: dict[str, tuple[tuple[str, ...], Route]] = {
+            "/events": (("GET", "HEAD"), self.events),
+            "/poll": (("GET", "HEAD"), self.poll),
+            "/range": (("GET", "HEAD"), self.range),
+            "/publish": (("POST", "OPTIONS"), self.publish),
+            "/health": (("GET", "HEAD"), self.health),
+            "/static/": (("GET", "HEAD"), self.static),
+        }
+
+    def owns(self, path: str) -> bool:
+        """True for the paths this table answers (everything else is the app's)."""
+        return path == METRICS_PATH or path.startswith(self.config.prefix + "/")
+
+    def handle(self, request: Request) -> Handler:
+        """The handler for ``request`` (a path :meth:`owns`); refusals become responses."""
+        try:
+            return (yield from self._dispatch(request))
+        except (BadRequest, StoreError) as exc:
+            return error_response(exc)
+
+    def _dispatch(self, request: Request) -> Handler:
+        if request.path == METRICS_PATH:
+            return Response(200, render(self.registry), CONTENT_TYPE)
+        route = request.path[len(self.config.prefix) :]
+        key = "/static/" if route.startswith("/static/") else route
+        entry = self.table.get(key)
+        if entry is None:
+            return json_response(404, {"error": f"no livedash route {route!r}"})
+        methods, handler = entry
+        if request.method not in methods:
+            allow = ", ".join(methods)
+            return json_response(
+                405,
+                {"error": f"{request.method} not allowed; use {' or '.join(methods)}"},
+                {"Allow": allow},
+            )
+        return (yield from handler(request))
+
+    # -- the checks, once for every backend ----------------------------------------------
+    def stream_request(self, request: Request) -> StreamRequest:
+        """The streams a request asks for, refused (403) unless the tab may read them all."""
+        req = parse_stream_request(request.get_list, request.headers.get("last-event-id"))
+        self.check_read(request, req.streams)
+        return req
+
+    def check_read(self, request: Request, streams: list[str]) -> None:
+        """Refuse (403) unless the app's read rule lets this request follow ``streams``."""
+        if self.config.can_read is not None:
+            with self.read_context(request):
+                self.config.check_read(streams)
+
+    def check_origin(self, request: Request) -> dict[str, str]:
+        """Refuse a publish from a foreign web page (403); the CORS headers for an allowed one.
+
+        Browsers send ``Origin`` with every cross-site POST and may send a ``text/plain`` one
+        without asking first, so without this any page the user visits could write into their
+        dashboard. A request without ``Origin`` is not from a browser page (curl, a feed)."""
+        origin = request.headers.get("origin")
+        if origin is None:
+            return {}
+        host = request.headers.get("host", "")
+        if urlsplit(origin).netloc.lower() == host.lower() and host:
+            return {}  # the dashboard's own page
+        allowed = self.config.allowed_origins
+        if "*" in allowed or origin in allowed:
+            return {
+                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Allow-Headers": "Authorization, Content-Type",
+                "Access-Control-Allow-Methods": "POST",
+                "Vary": "Origin",
+            }
+        raise BadRequest(
+            f"publishing from origin {origin!r} is not allowed: a web page on another site "
+            "may not write into this dashboard; list it in TransportConfig(allowed_origins=[...]) "
+            "if it should",
+            403,
+            reason="foreign_origin",
+        )
+
+    # -- the routes ------------------------------------------------------------------------
+    def events(self, request: Request) -> Handler:
+        """``GET /events``: the event stream (Server-Sent Events)."""
+        req = self.stream_request(request)
+        wire = parse_wire(request.get("wire"))
+        gzip = self.config.compress and "gzip" in request.headers.get("accept-encoding", "")
+        headers = {
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+        if gzip:
+            headers["Content-Encoding"] = "gzip"
+        # Format 2 is read by browsers, whose inflater outputs every decoded byte at once.
+        yield StreamStart(headers, gzip, compact=wire == 2)
+        if request.method == "HEAD":  # the headers say it all; do not subscribe for nobody
+            return None
+        yield from EventStream(self.hub, req, self.config.heartbeat, wire).steps()
+        return None
+
+    def poll(self, request: Request) -> Handler:
+        """``GET /poll``: the same events as JSON, optionally a long poll (``wait=``)."""
+        req = self.stream_request(request)
+        wait = parse_float(request.get("wait"), "wait", 0.0, MAX_WAIT, 0.0)
+        body = yield from poll(self.hub, req, wait)
+        return json_response(200, body, {"Cache-Control": "no-store"})
+
+    def range(self, request: Request) -> Handler:
+        """``GET /range``: a time window of a stream, downsampled for a graph."""
+        req = parse_range_request(request.get, request.get_list)
+        self.check_read(request, [req.stream])
+        yield BLOCKING
+        return json_response(200, read_range(self.hub, req), {"Cache-Control": "no-store"})
+
+    def publish(self, request: Request) -> Handler:
+        """``POST /publish``: authenticated ingest of one event or a batch."""
+        cors = self.check_origin(request)
+        if request.method == "OPTIONS":  # an allowed page's preflight
+            return Response(204, b"", "text/plain", {**cors, "Access-Control-Max-Age": "600"})
+        # Cheapest refusals first: no body byte is read from a stranger or past the limit.
+        check_token(self.config.token, request.headers.get("authorization"))
+        check_length(request.content_length, self.config.max_body)
+        check_content_type(request.headers.get("content-type"))
+        body = yield ReadBody(self.config.max_body + 1)
+        if body is None:
+            return json_response(400, {"error": "the client went away before sending the body"})
+        yield BLOCKING
+        return json_response(200, ingest(self.hub, body, self.config.max_body), cors)
+
+    def health(self, request: Request) -> Handler:
+        """``GET /health``: 200 while the store answers, 503 while it does not."""
+        ok = self.hub.healthy
+        body: dict[str, Any] = {
+            "store": "ok" if ok else "degraded",
+            "subscribers": self.hub.subscriber_count(),
+        }
+        return json_response(200 if ok else 503, body)
+        yield  # a generator, like every handler
+
+    def static(self, request: Request) -> Handler:
+        """``GET /static/NAME``: the browser client's scripts and styles."""
+        name = request.path[len(self.config.prefix) + len("/static/") :]
+        path = (ASSETS / name).resolve()
+        if not name or ASSETS.resolve() not in path.parents or not path.is_file():
+            return json_response(404, {"error": f"no livedash asset {name!r}"})
+        yield BLOCKING
+        data = path.read_bytes()
+        kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        if kind.startswith("text/") or kind.endswith("javascript"):
+            kind += "; charset=utf-8"
+        return Response(200, data, kind, {"Cache-Control": f"public, max-age={STATIC_MAX_AGE}"})

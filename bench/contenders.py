@@ -1,4 +1,4 @@
-"""The three contenders, each served alone in its own process.
+"""The contenders, each served alone in its own process.
 
 ``python -m bench.contenders KIND --port P --mode text|graph --rate R --log FILE``
 
@@ -8,8 +8,12 @@
 - ``dashws``: Dash 4.4's own WebSocket callbacks, ``Dash(backend="fastapi")`` on uvicorn, one
   ``websocket=True, persistent=True`` callback per tab that awaits an ``asyncio.Event`` set by
   the producer and pushes with ``set_props`` (the event-driven, strongest variant).
-- ``livedash``: a Hub (SQLite, the embedded default) + LiveText / LiveGraph + ``init_app``, on
-  the threaded Flask dev server (``livedash run``).
+- ``livedash``: a Hub (SQLite, the embedded default) + LiveText / LiveGraph + ``init_app``,
+  served as ``livedash run`` serves it: uvicorn in this process (``livedash.serve.run``: a2wsgi
+  for the Flask pages, livedash's routes native ASGI in front).
+- ``before``: the same app on the livedash of ``harness.BEFORE_REV`` (the harness puts its
+  ``src`` first on ``PYTHONPATH``), served as that ``livedash run`` served it: the threaded
+  werkzeug dev server, a thread per open stream.
 
 Every contender runs the same producer: ``rate`` values per second, each with a sequence number
 shown in the page, and writes ``seq ts`` (publish time, epoch seconds) per value to ``--log``, so
@@ -281,18 +285,6 @@ def livedash_app(mode: str, log: PublishLog, rate: float, store: str) -> Any:
     return app
 
 
-def serve_factory(options: Any) -> Any:
-    """For ``livedash serve bench.contenders:serve_factory``: each gunicorn worker builds the
-    app; the scenario comes from ``BENCH_MODE`` / ``BENCH_RATE`` / ``BENCH_LOG``."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    return livedash_app(
-        os.environ.get("BENCH_MODE", "text"),
-        PublishLog(os.environ.get("BENCH_LOG")),
-        float(os.environ.get("BENCH_RATE", "1")),
-        options.store,
-    )
-
-
 # ---- serving --------------------------------------------------------------------------------
 def serve_cpu_clock(path: str) -> None:
     """Answer every connection on the UNIX socket ``path`` with this process's CPU seconds.
@@ -312,6 +304,52 @@ def serve_cpu_clock(path: str) -> None:
     threading.Thread(target=loop, name="bench-cpu-clock", daemon=True).start()
 
 
+class Profiler:
+    """cProfile over every thread of this process (``BENCH_PROFILE=FILE``): the main thread
+    (the server's event loop) and each thread started afterwards (fan-out, producers, request
+    threads), merged into one pstats file at exit. For ``python -m bench.profile``."""
+
+    def __init__(self, path: str) -> None:
+        import cProfile
+
+        self.path = path
+        self._profiles: list[cProfile.Profile] = []
+        self._lock = threading.Lock()
+        main = self._new()
+        run = threading.Thread.run
+        new = self._new
+
+        def profiled_run(thread: threading.Thread) -> None:
+            profile = new()
+            profile.enable()
+            try:
+                run(thread)
+            finally:
+                profile.disable()
+
+        threading.Thread.run = profiled_run  # type: ignore[method-assign,assignment]
+        main.enable()
+
+    def _new(self) -> Any:
+        import cProfile
+
+        profile = cProfile.Profile()
+        with self._lock:
+            self._profiles.append(profile)
+        return profile
+
+    def dump(self) -> None:
+        """Write the merged statistics (threads still running included, as far as they got)."""
+        import pstats
+
+        with self._lock:
+            profiles = list(self._profiles)
+        profiles[0].disable()
+        stats = [p for p in profiles if p.getstats()]
+        if stats:
+            pstats.Stats(*stats).dump_stats(self.path)
+
+
 def raise_fd_limit() -> None:
     """Thousands of open streams need thousands of descriptors."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -321,7 +359,7 @@ def raise_fd_limit() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=["poll", "dashws", "livedash"])
+    parser.add_argument("kind", choices=["poll", "dashws", "livedash", "before"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--mode", choices=["text", "graph"], default="text")
     parser.add_argument("--rate", type=float, default=1.0, help="values published per second")
@@ -337,10 +375,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     log = PublishLog(args.log)
     stop = threading.Event()
+    profiler = Profiler(os.environ["BENCH_PROFILE"]) if os.environ.get("BENCH_PROFILE") else None
 
     def finish(*_: object) -> None:
         stop.set()
         log.close()
+        if profiler is not None:
+            profiler.dump()
         os._exit(0)
 
     signal.signal(signal.SIGTERM, finish)
@@ -354,11 +395,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.kind == "poll":
         app = poll_app(args.mode, log, args.rate, stop)
         app.run(host="127.0.0.1", port=args.port, debug=False, threaded=True)
-    elif args.kind == "livedash":
+    elif args.kind in ("livedash", "before"):
         with tempfile.TemporaryDirectory(prefix="livedash-bench-") as tmp:
             store = args.store or f"sqlite:///{tmp}/bench.db"
             app = livedash_app(args.mode, log, args.rate, store)
-            app.run(host="127.0.0.1", port=args.port, debug=False, threaded=True)
+            if args.kind == "before":  # what `livedash run` did before the serving core
+                app.run(host="127.0.0.1", port=args.port, debug=False, threaded=True)
+            else:  # what `livedash run` does now
+                from livedash.serve import run
+
+                run(app, "127.0.0.1", args.port)
     else:
         import uvicorn
 

@@ -37,8 +37,16 @@ CHROMIUM_FLAGS = [
     "--disable-renderer-backgrounding",
     "--disable-backgrounding-occluded-windows",
 ]
-CONTENDERS = ("poll", "dashws", "livedash")
-LABELS = {"poll": "polling recipe", "dashws": "Dash WebSocket", "livedash": "livedash"}
+CONTENDERS = ("poll", "dashws", "before", "livedash")
+LABELS = {
+    "poll": "polling recipe",
+    "dashws": "Dash WebSocket",
+    "before": "livedash before",
+    "livedash": "livedash after",
+}
+#: The livedash the "before" contender runs: the last commit before the serving core of
+#: issue 13 (threaded werkzeug for ``livedash run``, gunicorn + gevent for ``livedash serve``).
+BEFORE_REV = "e93075d"
 
 
 def free_port() -> int:
@@ -58,11 +66,56 @@ def wait_until(check: Any, timeout: float, what: str, interval: float = 0.1) -> 
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-def child_env() -> dict[str, str]:
-    """The environment of the processes the harness starts: the bench importable, and with
-    ``LIVEDASH_SRC=/other/checkout/src`` that livedash instead of this one (before/after)."""
+def before_src(workdir: Path) -> Path:
+    """The ``src`` folder of the "before" livedash: ``LIVEDASH_BEFORE_SRC`` if set, else
+    :data:`BEFORE_REV` (``LIVEDASH_BEFORE_REV`` overrides it) taken out of this checkout's git
+    history into ``workdir`` once per run."""
+    if os.environ.get("LIVEDASH_BEFORE_SRC"):
+        return Path(os.environ["LIVEDASH_BEFORE_SRC"])
+    rev = os.environ.get("LIVEDASH_BEFORE_REV", BEFORE_REV)
+    target = workdir / f"before-{rev}"
+    if not (target / "src" / "livedash").is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "archive", rev, "src"], cwd=ROOT, capture_output=True, check=False
+        )
+        if archive.returncode != 0:
+            raise RuntimeError(
+                f"cannot take livedash {rev} out of git ({archive.stderr.decode()[-300:]}); "
+                "set LIVEDASH_BEFORE_SRC=/path/to/old/src or run from a git checkout"
+            )
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target / "src"
+
+
+#: Set by :func:`use_before` for the run: where the "before" contender's livedash lives.
+_BEFORE: dict[str, Path] = {}
+
+
+def use_before(workdir: Path) -> Path:
+    """Prepare the "before" livedash for this run (see :func:`before_src`)."""
+    _BEFORE["src"] = before_src(workdir)
+    return _BEFORE["src"]
+
+
+def child_env(kind: str = "livedash") -> dict[str, str]:
+    """The environment of the processes the harness starts: the bench importable; for the
+    ``before`` contender its livedash first on the path; with ``LIVEDASH_SRC=/other/src``
+    that livedash instead of this one for the others."""
     paths = [os.environ["LIVEDASH_SRC"]] if os.environ.get("LIVEDASH_SRC") else []
+    if kind == "before":
+        if "src" not in _BEFORE:
+            raise RuntimeError("call harness.use_before(workdir) before starting 'before'")
+        paths = [str(_BEFORE["src"])]
     return dict(os.environ, PYTHONPATH=os.pathsep.join([*paths, str(ROOT)]))
+
+
+def process_tree(ps: psutil.Process) -> list[psutil.Process]:
+    """``ps`` and every process below it (a server and the workers it forks); [] once gone."""
+    try:
+        return [ps, *ps.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
 
 
 def rss_of(processes: list[psutil.Process]) -> int:
@@ -85,8 +138,8 @@ def read_publishes(path: Path) -> dict[int, float]:
 
 
 class Server:
-    """One contender served by ``python -m bench.contenders`` on a free port; with
-    ``serve_workers``, livedash under ``livedash serve`` (gunicorn, gevent workers)."""
+    """One contender served by ``python -m bench.contenders`` on a free port, in its own
+    process (``before`` runs livedash :data:`BEFORE_REV` through :func:`child_env`)."""
 
     def __init__(
         self,
@@ -97,7 +150,6 @@ class Server:
         rate: float = 1.0,
         store: str | None = None,
         max_seconds: float = 1200,
-        serve_workers: int = 0,
         nice: int = 0,
     ) -> None:
         self.kind = kind
@@ -105,53 +157,29 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}/"
         tag = f"{kind}-{mode}-{self.port}"
         self.log_path = workdir / f"{tag}.publish"
-        self.ctl_path: Path | None = workdir / f"{tag}.ctl"
+        self.ctl_path = workdir / f"{tag}.ctl"
         self.out_path = workdir / f"{tag}.out"
-        env = child_env()
-        if serve_workers:
-            if kind != "livedash":
-                raise ValueError("only livedash has `livedash serve`")
-            self.ctl_path = None
-            env.update(BENCH_MODE=mode, BENCH_RATE=str(rate), BENCH_LOG=str(self.log_path))
-            if store is None:
-                # Create the file first: two workers opening a new SQLite file at once can
-                # fail with "database is locked" while switching it to WAL.
-                from livedash.stores.sqlite import SQLiteStore
-
-                store = f"sqlite:///{workdir}/{tag}.db"
-                SQLiteStore(f"{workdir}/{tag}.db").close()
-            cmd = [
-                str(Path(sys.executable).with_name("livedash")),
-                "serve",
-                "bench.contenders:serve_factory",
-                "--workers",
-                str(serve_workers),
-                "--store",
-                store,
-                "--port",
-                str(self.port),
-            ]
-        else:
-            cmd = [
-                sys.executable,
-                "-m",
-                "bench.contenders",
-                kind,
-                "--port",
-                str(self.port),
-                "--mode",
-                mode,
-                "--rate",
-                str(rate),
-                "--log",
-                str(self.log_path),
-                "--ctl",
-                str(self.ctl_path),
-                "--max-seconds",
-                str(max_seconds),
-            ]
-            if store:
-                cmd += ["--store", store]
+        env = child_env(kind)
+        cmd = [
+            sys.executable,
+            "-m",
+            "bench.contenders",
+            kind,
+            "--port",
+            str(self.port),
+            "--mode",
+            mode,
+            "--rate",
+            str(rate),
+            "--log",
+            str(self.log_path),
+            "--ctl",
+            str(self.ctl_path),
+            "--max-seconds",
+            str(max_seconds),
+        ]
+        if store:
+            cmd += ["--store", store]
         self.log_path.touch()
         self._out = open(self.out_path, "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
@@ -171,17 +199,14 @@ class Server:
 
     def processes(self) -> list[psutil.Process]:
         """The server process and its workers (gunicorn forks them)."""
-        try:
-            return [self.ps, *self.ps.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return []
+        return process_tree(self.ps)
 
     def _ready(self) -> bool:
         if self.proc.poll() is not None:
             raise RuntimeError(f"{self.kind} server exited:\n{self.output()[-3000:]}")
         try:
             with urllib.request.urlopen(self.url, timeout=5) as r:
-                return r.status == 200 and (self.ctl_path is None or self.ctl_path.exists())
+                return r.status == 200 and self.ctl_path.exists()
         except OSError:
             return False
 
@@ -190,9 +215,7 @@ class Server:
 
     def cpu(self) -> float:
         """CPU seconds this server has used: all threads, ns resolution, from the process
-        itself; under ``livedash serve``, psutil's ticks over master and workers."""
-        if self.ctl_path is None:
-            return self.cpu_ticks()
+        itself."""
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(10)
             s.connect(str(self.ctl_path))
@@ -224,8 +247,7 @@ class Server:
                 self.proc.kill()
                 self.proc.wait(10)
         self._out.close()
-        if self.ctl_path is not None:
-            self.ctl_path.unlink(missing_ok=True)
+        self.ctl_path.unlink(missing_ok=True)
 
 
 # ---- byte counting --------------------------------------------------------------------------
@@ -327,7 +349,7 @@ def run_clients(
         sys.executable,
         "-m",
         "bench.clients",
-        kind,
+        "livedash" if kind == "before" else kind,
         "--port",
         str(port),
         "-n",

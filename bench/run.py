@@ -1,8 +1,11 @@
-"""``make bench``: livedash against the polling recipe and Dash's own WebSocket callbacks.
+"""``make bench``: livedash after and before issue 13's serving core, against the polling
+recipe and Dash's own WebSocket callbacks, in one run.
 
 ``python -m bench.run [--quick] [--only latency,bytes,...]``
 
-Prints a table, writes bench/results/latest.json and bench/results/latency.png.
+Prints the goals table (before / after) and the tables per scenario; writes
+bench/results/latest.json, bench/results/latest.md, bench/results/serving.json and
+bench/results/latency.png.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import report, scenarios
-from bench.harness import CONTENDERS, Browser, machine_facts
+from bench.harness import BEFORE_REV, CONTENDERS, Browser, machine_facts, use_before
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: Run in this order; the memory soak starts first and runs in the background, niced, so
@@ -65,10 +68,17 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     facts = machine_facts()
     workdir = Path(tempfile.mkdtemp(prefix="livedash-bench-"))
+    if "before" in kinds:
+        facts["before_src"] = str(use_before(workdir))
+        facts["before_rev"] = os.environ.get("LIVEDASH_BEFORE_REV", BEFORE_REV)
     browser = Browser()
     facts["chromium"] = browser.version
     cfg = scenarios.Config(
-        quick=args.quick, workdir=workdir, browser=browser, soak_seconds=args.soak_seconds
+        quick=args.quick,
+        workdir=workdir,
+        browser=browser,
+        soak_seconds=args.soak_seconds,
+        out=args.out,
     )
 
     def log(msg: str) -> None:
@@ -110,20 +120,20 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     doc = {"machine": facts, "scenarios": [{**s, "machine": facts} for s in results]}
     (args.out / "latest.json").write_text(json.dumps(doc, indent=1) + "\n")
+    markdown = report.markdown(results, facts)
+    (args.out / "latest.md").write_text(markdown)
     if cfg.samples:
         report.chart(
             cfg.samples,
             args.out / "latency.png",
-            f"livedash vs polling vs Dash WebSocket: publish -> DOM latency, headless Chromium, "
+            f"livedash after / before vs polling vs Dash WebSocket: publish -> DOM latency, "
+            "headless Chromium, "
             f"{facts['cores']} cores ({facts['mode']} run)",
         )
-    print(report.table(results))
+    print(markdown)
     print(
-        f"machine: {facts['cores']} cores, {facts['memory_gb']} GB, load {facts['load_avg_start']}"
-        f" -> {facts['load_avg_end']}; Dash {facts['dash']}, Chromium {facts['chromium']}; "
-        f"{facts['duration_s']:.0f} s ({facts['mode']})"
+        f"written: {args.out / 'latest.json'}, {args.out / 'latest.md'}, {args.out / 'latency.png'}"
     )
-    print(f"written: {args.out / 'latest.json'}, {args.out / 'latency.png'}")
     return 0
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import psutil
 
 from bench.harness import (
+    BEFORE_REV,
     CONTENDERS,
     ROOT,
     Browser,
@@ -34,8 +35,6 @@ from bench.harness import (
 
 #: CPU priority of the memory soak's processes, which run beside the other scenarios.
 SOAK_NICE = 19
-#: Workers of `livedash serve` where many connections are held (the machine has 2 cores).
-SERVE_WORKERS = 2
 
 
 @dataclass
@@ -50,6 +49,8 @@ class Config:
     log: Any = print
     #: length of the memory soak (default: 600 s full, 25 s quick)
     soak_seconds: float | None = None
+    #: the results folder (``clients`` writes ``serving.json`` there)
+    out: Path | None = None
 
 
 def figure(table: dict[str, Any], *path: str) -> Any:
@@ -92,67 +93,80 @@ class CpuWindow:
 
 
 # ---- 1 + 2: latency publish -> DOM, and server CPU per tab ---------------------------------
+def _tabs_window(cfg: Config, server: Server, n: int, window: float) -> dict[str, Any]:
+    """``n`` Chromium tabs on ``server`` for ``window`` seconds: delivery and server CPU."""
+    cfg.log(f"  latency: {server.kind}, {n} tab(s)")
+    try:
+        context = cfg.browser.open_tabs(server.url, n, timeout=120)
+    except Exception as exc:  # a step that cannot load is a finding, not a crash
+        cfg.log(f"  latency: {server.kind}, {n} tab(s) did not load: {exc}")
+        return {"error": f"tabs did not load: {str(exc)[:300]}"}
+    time.sleep(1.0 if cfg.quick else 2.0)  # let every tab settle after loading
+    cpu = CpuWindow(server)
+    time.sleep(window)
+    w = cpu.close()
+    records = Browser.records(context)
+    hidden = Browser.hidden_tabs(context)
+    context.close()
+    d = delivery(records, server.publishes(), w["t0"], w["t1"])
+    cfg.samples.setdefault(server.kind, {})[n] = d.latencies_ms
+    return {
+        **d.summary(),
+        "cpu_s_per_tab_min": round(w["cpu_s"] / n / (w["seconds"] / 60), 4),
+        "cpu_s_per_min": round(w["cpu_s"] / (w["seconds"] / 60), 4),
+        "cpu_s_per_min_psutil": round(w["cpu_s_ticks"] / (w["seconds"] / 60), 3),
+        "server_rss_mb": round(server.rss() / 2**20, 1),
+        "machine_busy_pct": w["machine_busy_pct"],
+        "load_avg": load_average(),
+        "hidden_tabs": hidden,
+    }
+
+
+def _headless_window(cfg: Config, server: Server, n: int, window: float) -> dict[str, Any]:
+    """``n`` headless clients on ``server`` for ``window`` seconds: delivery and server CPU."""
+    cfg.log(f"  delivery: {server.kind}, {n} headless client(s)")
+    marks: dict[str, float] = {}
+
+    def start() -> None:
+        cpu = CpuWindow(server)
+        threading.Timer(window - 0.5, lambda: marks.update(cpu.close())).start()
+
+    r = run_clients(server.kind, server.port, n, window, cfg.workdir, on_connected=start)
+    wait_until(lambda: "cpu_s" in marks, 10, "the CPU window")
+    d = delivery(r["clients"], server.publishes(), r["t_start"], r["t_end"])
+    return {
+        **d.summary(),
+        "connected": r["connected"],
+        "cpu_s_per_client_min": round(marks["cpu_s"] / n / (marks["seconds"] / 60), 4),
+        "machine_busy_pct": marks["machine_busy_pct"],
+    }
+
+
 def latency_and_cpu(cfg: Config) -> list[dict[str, Any]]:
     """Real Chromium tabs at 1 update/s: latency, changes never shown, server CPU per tab;
-    then the same numbers of headless clients, to separate the server from the browser."""
+    then the same numbers of headless clients, to separate the server from the browser.
+
+    Every contender's server is up for the whole scenario and the measured windows take turns
+    (1 tab: each contender, 10 tabs: each contender, ...), so that a change of machine load
+    falls on all of them alike rather than on whoever ran last."""
     counts = [1, 10] if cfg.quick else [1, 10, 50]
     window = 5.0 if cfg.quick else 15.0
     headless_counts = [10] if cfg.quick else counts
     headless_window = 4.0 if cfg.quick else 10.0
     tabs: dict[str, dict[str, Any]] = {k: {} for k in CONTENDERS}
     headless: dict[str, dict[str, Any]] = {k: {} for k in CONTENDERS}
-    for kind in CONTENDERS:
-        server = Server(kind, cfg.workdir)
-        try:
-            for n in counts:
-                cfg.log(f"  latency: {kind}, {n} tab(s)")
-                try:
-                    context = cfg.browser.open_tabs(server.url, n, timeout=120)
-                except Exception as exc:  # a step that cannot load is a finding, not a crash
-                    cfg.log(f"  latency: {kind}, {n} tab(s) did not load: {exc}")
-                    tabs[kind][str(n)] = {"error": f"tabs did not load: {str(exc)[:300]}"}
-                    continue
-                time.sleep(1.0 if cfg.quick else 2.0)  # let every tab settle after loading
-                cpu = CpuWindow(server)
-                time.sleep(window)
-                w = cpu.close()
-                records = Browser.records(context)
-                hidden = Browser.hidden_tabs(context)
-                context.close()
-                d = delivery(records, server.publishes(), w["t0"], w["t1"])
-                cfg.samples.setdefault(kind, {})[n] = d.latencies_ms
-                tabs[kind][str(n)] = {
-                    **d.summary(),
-                    "cpu_s_per_tab_min": round(w["cpu_s"] / n / (w["seconds"] / 60), 4),
-                    "cpu_s_per_min": round(w["cpu_s"] / (w["seconds"] / 60), 4),
-                    "cpu_s_per_min_psutil": round(w["cpu_s_ticks"] / (w["seconds"] / 60), 3),
-                    "server_rss_mb": round(server.rss() / 2**20, 1),
-                    "machine_busy_pct": w["machine_busy_pct"],
-                    "hidden_tabs": hidden,
-                }
-            for n in headless_counts:
-                cfg.log(f"  delivery: {kind}, {n} headless client(s)")
-                marks: dict[str, float] = {}
-
-                def start(marks: dict[str, float] = marks, server: Server = server) -> None:
-                    cpu = CpuWindow(server)
-                    timer = threading.Timer(
-                        headless_window - 0.5, lambda: marks.update(cpu.close())
-                    )
-                    timer.start()
-
-                r = run_clients(
-                    kind, server.port, n, headless_window, cfg.workdir, on_connected=start
-                )
-                wait_until(lambda marks=marks: "cpu_s" in marks, 10, "the CPU window")  # type: ignore[misc]
-                d = delivery(r["clients"], server.publishes(), r["t_start"], r["t_end"])
-                headless[kind][str(n)] = {
-                    **d.summary(),
-                    "connected": r["connected"],
-                    "cpu_s_per_client_min": round(marks["cpu_s"] / n / (marks["seconds"] / 60), 4),
-                    "machine_busy_pct": marks["machine_busy_pct"],
-                }
-        finally:
+    servers: dict[str, Server] = {}
+    try:
+        for kind in CONTENDERS:
+            servers[kind] = Server(kind, cfg.workdir)
+        for n in counts:
+            for kind in CONTENDERS:
+                tabs[kind][str(n)] = _tabs_window(cfg, servers[kind], n, window)
+        for n in headless_counts:
+            for kind in CONTENDERS:
+                headless[kind][str(n)] = _headless_window(cfg, servers[kind], n, headless_window)
+    finally:
+        for server in servers.values():
             server.stop()
 
     def ratios(table: dict[str, dict[str, Any]], key: str) -> dict[str, Any]:
@@ -160,8 +174,9 @@ def latency_and_cpu(cfg: Config) -> list[dict[str, Any]]:
         for n in map(str, counts):
             ld = figure(table, "livedash", n, key)
             out[n] = {
-                "poll/livedash": ratio(figure(table, "poll", n, key), ld),
-                "dashws/livedash": ratio(figure(table, "dashws", n, key), ld),
+                f"{k}/livedash": ratio(figure(table, k, n, key), ld)
+                for k in CONTENDERS
+                if k != "livedash"
             }
         return out
 
@@ -172,10 +187,13 @@ def latency_and_cpu(cfg: Config) -> list[dict[str, Any]]:
             "window_s": window,
             "page": "seed text page; the value carries its seq, the server logs publish times",
             "browser": f"headless Chromium {cfg.browser.version}, all tabs in one context",
-            "livedash_server": "werkzeug threaded dev server (`livedash run`); `livedash serve` "
-            "has not landed",
+            "livedash_server": "`livedash run`: uvicorn in process (a2wsgi for the Flask "
+            "pages, livedash routes native ASGI), SQLite store",
+            "before_server": f"livedash {BEFORE_REV}'s `livedash run`: werkzeug threaded dev "
+            "server, a thread per stream, SQLite store",
             "dashws_server": "uvicorn (Dash fastapi backend), event-driven persistent callback",
             "poll_server": "werkzeug threaded dev server, dcc.Interval 1 s",
+            "order": "all servers up for the whole scenario; windows take turns per tab count",
         },
     }
     return [
@@ -192,8 +210,8 @@ def latency_and_cpu(cfg: Config) -> list[dict[str, Any]]:
             "scenario": "cpu",
             "title": "Server CPU seconds per tab per minute at 1 update/s",
             **base,
-            "goal": "<= 0.005 CPU-s per tab-minute for text (>= 30x less than the recipe), below "
-            "every peer",
+            "goal": "one tab <= 1/10 of the recipe's; <= 0.005 CPU-s per tab-minute at 10 tabs; "
+            "below Dash WebSocket at 1, 10 and 50 tabs",
             "results": {
                 "browser_tabs": {
                     k: {
@@ -204,7 +222,7 @@ def latency_and_cpu(cfg: Config) -> list[dict[str, Any]]:
                 },
                 "headless_clients": {
                     k: {
-                        n: {"cpu_s_per_client_min": v["cpu_s_per_client_min"]}
+                        n: {"cpu_s_per_client_min": v.get("cpu_s_per_client_min")}
                         for n, v in headless[k].items()
                     }
                     for k in CONTENDERS
@@ -218,9 +236,10 @@ def latency_and_cpu(cfg: Config) -> list[dict[str, Any]]:
 # ---- 3: bytes per update on the wire --------------------------------------------------------
 def bytes_per_update(cfg: Config) -> dict[str, Any]:
     """One Chromium tab through a byte-counting TCP proxy: TCP payload per update, both ways."""
-    window = 4.0 if cfg.quick else 15.0
-    results: dict[str, dict[str, Any]] = {"text": {}, "graph": {}}
-    for mode in ("text", "graph"):
+    window = 4.0 if cfg.quick else 10.0
+    modes = ("text",) if cfg.quick else ("text", "graph")
+    results: dict[str, dict[str, Any]] = {m: {} for m in modes}
+    for mode in modes:
         for kind in CONTENDERS:
             cfg.log(f"  bytes: {kind}, {mode}")
             server = Server(kind, cfg.workdir, mode=mode)
@@ -252,6 +271,9 @@ def bytes_per_update(cfg: Config) -> dict[str, Any]:
                     "server_cpu_s_per_tab_min": round(w["cpu_s"] / (w["seconds"] / 60), 4),
                     "client_stats": stats,
                 }
+                if mode == "text" and kind in ("before", "livedash"):
+                    cfg.log(f"  bytes: {kind}, what a text update's parts cost")
+                    results[mode][kind]["breakdown"] = wire_breakdown(cfg, server)
             finally:
                 proxy.close()
                 server.stop()
@@ -266,6 +288,9 @@ def bytes_per_update(cfg: Config) -> dict[str, Any]:
             "counted": "a TCP proxy on 127.0.0.1 between Chromium and the server",
         },
         "goal": "<= 17 B per text update, <= 40 B per appended graph point",
+        "breakdown": "bench.wire_cost: the event stream read twice (gzip, identity); the "
+        "identity messages compressed again without the id line, without ts, with the data "
+        "alone; the differences are what each part costs compressed",
         "results": results,
         "ratios": {
             mode: {
@@ -283,86 +308,133 @@ def bytes_per_update(cfg: Config) -> dict[str, Any]:
     }
 
 
+def wire_breakdown(cfg: Config, server: Server) -> dict[str, Any]:
+    """``bench.wire_cost`` on ``server``: a text update's bytes and what id, ts and the batch
+    framing cost of them (see that module)."""
+    events = 5 if cfg.quick else 10
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.wire_cost",
+            "--port",
+            str(server.port),
+            "--events",
+            str(events),
+            "--timeout",
+            str(events * 3 + 30),
+        ],
+        cwd=ROOT,
+        env=child_env(server.kind),
+        capture_output=True,
+        text=True,
+        timeout=events * 3 + 60,
+        check=False,
+    )
+    if out.returncode != 0:
+        return {"error": out.stderr[-1500:]}
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
 # ---- 4: clients held ------------------------------------------------------------------------
 def clients_held(cfg: Config) -> dict[str, Any]:
-    """Open streams stepped up (headless clients in their own process), 1 update/s to all:
-    the highest step with p99 delivery <= 250 ms, every client connected and nothing lost."""
-    steps = [100, 500] if cfg.quick else [100, 250, 500, 1000, 2000, 4000]
-    window = 4.0 if cfg.quick else 10.0
-    results: dict[str, dict[str, Any]] = {}
-    for kind in CONTENDERS:
+    """Open streams on ONE worker, stepped up, 1 update/s to all (``bench.serving``): livedash
+    after (uvicorn), the kept gevent worker, and livedash before; the peers on their own
+    servers, stepped until one fails. A step holds when every client connected, none
+    dropped, nothing was lost and p99 delivery <= 250 ms."""
+    from bench import serving
+
+    steps = [200] if cfg.quick else [1000, 2000, 5000]
+    peer_steps = [50] if cfg.quick else [100, 500, 1000]
+    window = 3.0 if cfg.quick else 10.0
+    servers = [k for k in serving.BENCH_SERVERS if k != "before" or "before" in CONTENDERS]
+    results: dict[str, Any] = serving.ladder(servers, steps, window, cfg.workdir, log=cfg.log)
+    for kind in [k for k in CONTENDERS if k in ("poll", "dashws")]:
         results[kind] = {"held": 0, "steps": {}}
-        for n in steps:
+        for n in peer_steps:
             cfg.log(f"  clients held: {kind}, {n}")
-            workers = SERVE_WORKERS if kind == "livedash" else 0
-            server = Server(kind, cfg.workdir, serve_workers=workers)
-            try:
-                time.sleep(1.0)
-                rss0 = server.rss()
-                marks: dict[str, Any] = {}
-
-                def during(marks: dict[str, Any] = marks, server: Server = server) -> None:
-                    cpu = CpuWindow(server)
-
-                    def end() -> None:
-                        marks.update(cpu.close())
-                        marks["rss"] = server.rss()
-
-                    threading.Timer(window - 0.5, end).start()
-
-                r = run_clients(kind, server.port, n, window, cfg.workdir, on_connected=during)
-                wait_until(lambda marks=marks: "rss" in marks, 10, "the window's end")  # type: ignore[misc]
-                d = delivery(r["clients"], server.publishes(), r["t_start"], r["t_end"])
-                s = d.summary()
-                ok = (
-                    r["connected"] == n
-                    and r["failed_count"] == 0
-                    and d.missed == 0
-                    and s["p99_ms"] is not None
-                    and s["p99_ms"] <= 250
-                )
-                results[kind]["steps"][str(n)] = {
-                    "ok": ok,
-                    "connected": r["connected"],
-                    "failed": r["failed_count"],
-                    "failures": r["failed"][:3],
-                    "connect_seconds": round(r["t_start"] - r["t_begin"], 1),
-                    **{k: s[k] for k in ("p50_ms", "p99_ms", "never_shown_pct")},
-                    "server_cpu_pct": round(100 * marks["cpu_s"] / marks["seconds"], 1),
-                    "rss_mb": round(marks["rss"] / 2**20, 1),
-                    "kb_per_connection": round((marks["rss"] - rss0) / n / 1024, 1),
-                    "machine_busy_pct": marks["machine_busy_pct"],
-                }
-            finally:
-                server.stop()
-            if not ok:
+            row = _peer_step(cfg, kind, n, window)
+            results[kind]["steps"][str(n)] = row
+            if not row["ok"]:
                 break
             results[kind]["held"] = n
-    return {
+    entry = {
         "scenario": "clients_held",
-        "title": "Clients held: open streams at 1 update/s, p99 <= 250 ms, none lost",
+        "title": "Clients held on one worker: open streams at 1 update/s, p99 <= 250 ms, none lost",
         "inputs": {
             "steps": steps,
+            "peer_steps": peer_steps,
             "window_s": window,
-            "livedash_server": f"`livedash serve` (gunicorn, {SERVE_WORKERS} gevent workers, "
-            "SQLite store)",
+            "uvicorn": "livedash after: `livedash serve --workers 1` on the Flask page: uvicorn, "
+            "livedash routes native ASGI, a2wsgi for pages",
+            "gevent": "livedash after: `livedash serve --workers 1 --worker-class gevent`",
+            "before": f"livedash {BEFORE_REV}: `livedash serve --workers 1` (gunicorn, gevent)",
             "dashws_server": "uvicorn, one process (Dash's fastapi backend)",
             "poll_server": "werkzeug threaded dev server",
+            "store": "SQLite",
+            "order": "steps take turns across the livedash servers (1,000 on each, then 2,000 "
+            "on each, ...)",
             "clients": "headless, asyncio in a separate process; livedash: one SSE stream each "
             "(gzip); Dash WebSocket: one socket + persistent callback each; recipe: one "
             "POST /_dash-update-component per second each",
         },
-        "goal": ">= 2,000 streams at <= 50 KB of server memory per connection",
+        "goal": ">= 5,000 streams on one worker at p99 <= 250 ms, none lost, <= 30 KB of RSS each",
         "results": results,
-        "ratios": {
-            "livedash/poll": ratio(
-                figure(results, "livedash", "held"), figure(results, "poll", "held")
-            ),
-            "livedash/dashws": ratio(
-                figure(results, "livedash", "held"), figure(results, "dashws", "held")
-            ),
-        },
+        "ratios": {},
     }
+    serving.record(
+        {
+            "steps": steps,
+            "window_s": window,
+            "results": {k: results[k] for k in servers},
+            "extras": serving.extras(),
+            "from": "bench.run (make bench" + (" --quick)" if cfg.quick else ")"),
+            "load_avg_end": load_average(),
+        },
+        path=(cfg.out or serving.RESULTS.parent) / "serving.json",
+    )
+    return entry
+
+
+def _peer_step(cfg: Config, kind: str, n: int, window: float) -> dict[str, Any]:
+    """``n`` headless clients on a fresh ``kind`` server (a peer) for ``window`` seconds."""
+    from bench import serving
+
+    server = Server(kind, cfg.workdir)
+    try:
+        time.sleep(1.0)
+        rss0 = server.rss()
+        marks: dict[str, Any] = {}
+
+        def during() -> None:
+            cpu = CpuWindow(server)
+
+            def end() -> None:
+                marks.update(cpu.close())
+                marks["rss"] = server.rss()
+
+            threading.Timer(window - 0.5, end).start()
+
+        r = run_clients(kind, server.port, n, window, cfg.workdir, on_connected=during)
+        wait_until(lambda: "rss" in marks, 10, "the window's end")
+        d = delivery(r["clients"], server.publishes(), r["t_start"], r["t_end"])
+        s = d.summary()
+        ok = serving.holds(r, d.missed, s["p99_ms"], n)
+        return {
+            "ok": ok,
+            "connected": r["connected"],
+            "failed": r["failed_count"],
+            "failures": r["failed"][:3],
+            "connect_s": round(r["t_start"] - r["t_begin"], 1),
+            **{k: s[k] for k in ("p50_ms", "p99_ms", "never_shown_pct")},
+            "server_cpu_pct": round(100 * marks["cpu_s"] / marks["seconds"], 1),
+            "rss_mb": round(marks["rss"] / 2**20, 1),
+            "kib_per_stream": round((marks["rss"] - rss0) / n / 1024, 1),
+            "machine_busy_pct": marks["machine_busy_pct"],
+        }
+    finally:
+        server.stop()
 
 
 # ---- 5: throughput per store ----------------------------------------------------------------
@@ -382,13 +454,16 @@ def _redis_store_available() -> str | None:
 
 
 def throughput(cfg: Config) -> dict[str, Any]:
-    """Events/s published on one Hub and fanned out to 10 subscribers, per store."""
-    seconds = 1.5 if cfg.quick else 5.0
-    stores: dict[str, Any] = {}
+    """Events/s published on one Hub and fanned out to 10 subscribers on an event loop (as
+    open streams are on the ASGI core), per store, before and after; the runs alternate
+    between the two so that a change of load falls on both."""
+    seconds = 1.5 if cfg.quick else 3.0
+    stores: dict[str, dict[str, Any]] = {"livedash": {}, "before": {}}
     tmp = Path(tempfile.mkdtemp(prefix="livedash-tp-", dir=cfg.workdir))
     redis_proc = None
+    kinds = [k for k in ("before", "livedash") if k in CONTENDERS]
     try:
-        urls = {"memory": "memory://", "sqlite": f"sqlite:///{tmp}/tp.db"}
+        urls = {"memory": "memory://", "sqlite": "sqlite:///{tmp}/tp-{kind}-{label}.db"}
         why_not = _redis_store_available()
         if why_not is None and shutil.which("redis-server"):
             port = free_port()
@@ -405,38 +480,24 @@ def throughput(cfg: Config) -> dict[str, Any]:
             wait_until(up, 20, "redis-server")
             urls["redis"] = f"redis://127.0.0.1:{port}/0"
         else:
-            stores["redis"] = {"skipped": why_not or "redis-server is not installed"}
-        # One thread publishing one event per call, one publishing 100 per call, and four
-        # threads publishing one per call at once (request threads, sources: what the Redis
-        # store's group commit serves).
+            for kind in kinds:
+                stores[kind]["redis"] = {"skipped": why_not or "redis-server is not installed"}
+        # One thread publishing one event per call (the goal's "single publishes"), one
+        # publishing 100 per call, and four threads publishing one per call at once (request
+        # threads, sources: what the Redis store's group commit serves).
         runs = {"batch_1": (1, 1), "batch_100": (100, 1), "batch_1_4_threads": (1, 4)}
-        for name, url in urls.items():
+        for name, url_form in urls.items():
             for label, (batch, publishers) in runs.items():
-                cfg.log(f"  throughput: {name}, {label.replace('_', ' ')}")
-                out = subprocess.run(
-                    [
-                        sys.executable,
-                        "-m",
-                        "bench.throughput",
-                        url,
-                        "--seconds",
-                        str(seconds),
-                        "--batch",
-                        str(batch),
-                        "--publishers",
-                        str(publishers),
-                    ],
-                    cwd=ROOT,
-                    env=child_env(),
-                    capture_output=True,
-                    text=True,
-                    timeout=seconds + 90,
-                    check=False,
-                )
-                if out.returncode != 0:
-                    stores.setdefault(name, {})[label] = {"error": out.stderr[-2000:]}
-                    continue
-                stores.setdefault(name, {})[label] = json.loads(out.stdout)
+                for kind in kinds:
+                    if kind == "before" and label == "batch_100":
+                        continue  # publish_many is not what issue 13 changed
+                    url = url_form.format(tmp=tmp, kind=kind, label=label)
+                    cfg.log(f"  throughput: {kind}, {name}, {label.replace('_', ' ')}")
+                    if name == "redis":  # every run starts from an empty Redis
+                        _redis_flush(port)
+                    stores[kind].setdefault(name, {})[label] = _throughput_run(
+                        kind, url, seconds, batch, publishers
+                    )
     finally:
         if redis_proc is not None:
             redis_proc.terminate()
@@ -444,23 +505,64 @@ def throughput(cfg: Config) -> dict[str, Any]:
         shutil.rmtree(tmp, ignore_errors=True)
     return {
         "scenario": "throughput",
-        "title": "Events/s published and fanned out to 10 subscribers, per store",
+        "title": "Events/s published and fanned out to 10 subscribers on an event loop, per store",
         "inputs": {
             "subscribers": 10,
             "seconds": seconds,
             "event": "3-field JSON object",
-            "process": "one Python process, publisher thread(s) + 10 subscriber threads",
+            "process": "one Python process: publisher thread(s), 10 subscriber coroutines on "
+            "one asyncio loop in its own thread (bench.throughput --loop)",
             "runs": "batch_1: one thread, one event per publish; batch_100: one thread, "
             "publish_many of 100; batch_1_4_threads: four threads, one event per publish",
+            "redis": "a private redis-server on a free port, no persistence, flushed per run",
+            "before": f"livedash {BEFORE_REV}, the same harness",
         },
-        "goal": ">= 50,000/s memory, >= 20,000/s Redis",
+        "goal": ">= 100,000/s memory, >= 20,000/s single publishes on Redis, fanned out to "
+        "10 subscribers",
         "results": {
-            "livedash": stores,
+            **stores,
             "poll": {"skipped": "no store and no fan-out: each tab's callback reads one value"},
             "dashws": {"skipped": "no store and no fan-out: each tab runs its own callback loop"},
         },
         "ratios": {},
     }
+
+
+def _redis_flush(port: int) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"FLUSHALL\r\n")
+        s.recv(64)
+
+
+def _throughput_run(
+    kind: str, url: str, seconds: float, batch: int, publishers: int
+) -> dict[str, Any]:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.throughput",
+            url,
+            "--loop",
+            "--seconds",
+            str(seconds),
+            "--batch",
+            str(batch),
+            "--publishers",
+            str(publishers),
+        ],
+        cwd=ROOT,
+        env=child_env(kind),
+        capture_output=True,
+        text=True,
+        timeout=seconds + 90,
+        check=False,
+    )
+    if out.returncode != 0:
+        return {"error": out.stderr[-2000:]}
+    result: dict[str, Any] = json.loads(out.stdout)
+    result["load_avg"] = load_average()
+    return result
 
 
 # ---- 6: memory over time --------------------------------------------------------------------
@@ -473,11 +575,14 @@ def memory_over_time(cfg: Config) -> dict[str, Any]:
     rate, n = 200.0, 20
     sample_every = 2.0 if cfg.quick else 5.0
     # Niced: the soak shares the machine with the foreground scenarios and must not skew them.
+    # livedash before is left out: memory over time is not what issue 13 changed, and a
+    # fourth server at 200 events/s would weigh on the foreground scenarios.
+    kinds = [k for k in CONTENDERS if k != "before"]
     servers = {
         k: Server(k, cfg.workdir, rate=rate, max_seconds=seconds + 300, nice=SOAK_NICE)
-        for k in CONTENDERS
+        for k in kinds
     }
-    series: dict[str, list[tuple[float, float]]] = {k: [] for k in CONTENDERS}
+    series: dict[str, list[tuple[float, float]]] = {k: [] for k in kinds}
     results: dict[str, Any] = {}
     stop = threading.Event()
 
@@ -498,7 +603,7 @@ def memory_over_time(cfg: Config) -> dict[str, Any]:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     cpu0 = {k: s.cpu() for k, s in servers.items()}
-    threads = [threading.Thread(target=clients, args=(k,)) for k in CONTENDERS]
+    threads = [threading.Thread(target=clients, args=(k,)) for k in kinds]
     for t in threads:
         t.start()
     for t in threads:

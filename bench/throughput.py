@@ -1,12 +1,19 @@
 """Store throughput: events/s published on one Hub and fanned out to 10 subscribers.
 
-``python -m bench.throughput STORE_URL --seconds S --subscribers 10`` prints one JSON object.
-Run in its own process so that nothing else shares its GIL.
+``python -m bench.throughput STORE_URL --seconds S --subscribers 10 [--loop]`` prints one
+JSON object. Run in its own process so that nothing else shares its GIL.
+
+Subscribers are threads blocking in ``Subscription.get`` by default; with ``--loop`` they are
+coroutines on one asyncio loop (in its own thread), woken the way the ASGI transport wakes an
+open event stream: through the loop's ``WakeBatch`` where the livedash measured has one (one
+cross-thread call per burst), else one ``call_soon_threadsafe`` per subscriber.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
 import sys
 import threading
@@ -19,8 +26,65 @@ from livedash.fanout import Overflow
 STREAM = "bench-throughput"
 
 
+def loop_subscribers(
+    subs: list[Any],
+    got: list[int],
+    last_at: list[float],
+    overflows: list[int],
+    done: threading.Event,
+) -> tuple[threading.Thread, str]:
+    """Drain ``subs`` from coroutines on one event loop in a thread; how they are woken."""
+    loop = asyncio.new_event_loop()
+    try:
+        from livedash.fanout import WakeBatch
+
+        batch: Any = WakeBatch(loop.call_soon_threadsafe)
+        how = "WakeBatch: one call_soon_threadsafe per burst"
+    except ImportError:  # livedash before the serving core
+        batch = None
+        how = "call_soon_threadsafe per subscriber"
+
+    async def drain(i: int) -> None:
+        sub = subs[i]
+        woken = asyncio.Event()
+        if batch is not None:
+            sub.set_waker(woken.set, batch)
+        else:
+            sub.set_waker(lambda: loop.call_soon_threadsafe(woken.set))
+        while True:
+            woken.clear()
+            if not sub.ready:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.2):
+                        await woken.wait()
+            try:
+                events, _ = sub.get(0)
+            except Overflow:
+                overflows[i] += 1
+                continue
+            if events:
+                got[i] += len(events)
+                last_at[i] = time.perf_counter()
+            elif done.is_set() or sub.closed:
+                sub.set_waker(None)
+                return
+
+    async def main() -> None:
+        await asyncio.gather(*(drain(i) for i in range(len(subs))))
+
+    thread = threading.Thread(target=lambda: loop.run_until_complete(main()), daemon=True)
+    thread.start()
+    return thread, how
+
+
 def measure(
-    store: str, seconds: float, subscribers: int, batch: int, max_events: int, publishers: int = 1
+    store: str,
+    seconds: float,
+    subscribers: int,
+    batch: int,
+    max_events: int,
+    publishers: int = 1,
+    on_loop: bool = False,
 ) -> Any:
     hub = Hub(store)
     hub.stream(STREAM, max_events=100_000)
@@ -44,9 +108,16 @@ def measure(
             elif done.is_set() or sub.closed:
                 return
 
-    threads = [threading.Thread(target=drain, args=(i,), daemon=True) for i in range(subscribers)]
-    for t in threads:
-        t.start()
+    if on_loop:
+        looper, wake = loop_subscribers(subs, got, last_at, overflows, done)
+        threads = [looper]
+    else:
+        threads = [
+            threading.Thread(target=drain, args=(i,), daemon=True) for i in range(subscribers)
+        ]
+        wake = "a thread per subscriber"
+        for t in threads:
+            t.start()
     counts = [0] * publishers
     data = {"price": 101.25, "symbol": "ACME", "volume": 300}
     start = time.perf_counter()
@@ -88,6 +159,8 @@ def measure(
         "batch": batch,
         "publishers": publishers,
         "subscribers": subscribers,
+        "subscribers_on": "event loop" if on_loop else "threads",
+        "wake": wake,
         "published": published,
         "publish_seconds": round(publish_elapsed, 3),
         "published_per_s": round(published / publish_elapsed),
@@ -106,9 +179,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=1, help="events per publish_many call")
     parser.add_argument("--max-events", type=int, default=2_000_000)
     parser.add_argument("--publishers", type=int, default=1, help="threads publishing at once")
+    parser.add_argument(
+        "--loop", action="store_true", help="subscribers as coroutines on one event loop"
+    )
     args = parser.parse_args(argv)
     result = measure(
-        args.store, args.seconds, args.subscribers, args.batch, args.max_events, args.publishers
+        args.store,
+        args.seconds,
+        args.subscribers,
+        args.batch,
+        args.max_events,
+        args.publishers,
+        on_loop=args.loop,
     )
     print(json.dumps(result))
     return 0

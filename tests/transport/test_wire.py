@@ -40,8 +40,9 @@ def test_format_1_is_byte_for_byte_what_plain_clients_always_got() -> None:
 
 
 def test_format_2_sends_what_the_client_cannot_infer_and_nothing_else() -> None:
-    v2 = WireV2(["a", "b"])
-    assert v2.preamble() == RETRY + 'event: hello\ndata: {"wire":2,"streams":["a","b"]}\n\n'
+    v2 = WireV2(["a", "b"], clock=lambda: 1000.0)
+    hello = 'event: hello\ndata: {"wire":2,"streams":["a","b"],"now":1000000}\n\n'
+    assert v2.preamble() == RETRY + hello
     first = v2.batch([_event("a", 4, 1000.0016, {"x": 1}), _event("a", 5, 1001.0, {})], {})
     # The first event of a stream carries its seq and an absolute ts; the next follow it.
     assert first == 'data:[[0,1000002,{"x":1},4],[0,998,{}]]\n\n'

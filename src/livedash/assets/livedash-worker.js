@@ -33,12 +33,15 @@
     this.storeRetries = 0; // history requests refused because the server's store is down
     this.queue = Promise.resolve(); // subscriptions are handled one at a time
     this.timer = null;
+    this.skew = null; // server clock minus ours, in s, from the stream's hello
+    this.behind = 0; // whole seconds the newest events arrived after their publication
+    this.behindTimer = null;
   }
 
   Core.prototype.attach = function (port) {
     this.ports.add(port);
     this.wants.set(port, new Set());
-    port.post({type: 'state', state: this.state, store: this.store});
+    port.post({type: 'state', state: this.state, store: this.store, behind: this.behind});
   };
 
   Core.prototype.detach = function (port) {
@@ -174,6 +177,8 @@
     es.addEventListener('hello', function (msg) {
       var hello = JSON.parse(msg.data);
       wire = hello.wire === 2 ? {streams: hello.streams, seq: {}, ms: 0} : null;
+      // Too late by the link's one-way delay at connect, which only understates the lag.
+      if (typeof hello.now === 'number') self.skew = hello.now / 1000 - Date.now() / 1000;
     });
     es.addEventListener('sync', function (msg) {
       // Every stream's position once the server knows it (format 2's cursor id).
@@ -250,12 +255,36 @@
       if (name in self.cursor && ids[name] > self.cursor[name]) self.cursor[name] = ids[name];
     });
     if (!fresh.length) return;
+    this._measureLag(fresh[fresh.length - 1][2]);
     this.ports.forEach(function (port) {
       var wants = self.wants.get(port);
       var mine = fresh.filter(function (e) { return wants.has(e[0]); });
       if (mine.length) port.post({type: 'events', events: mine});
     });
   };
+
+  // How far behind the feed this browser is: the newest event's age when it arrived. A link
+  // slower than the feed shows here first (the stream stays open, so the state stays 'live').
+  // 'behind' clears on a fresh batch, or once nothing has come for a while (a catch-up after
+  // a reconnect delivers old events once, then the stream is quiet and current).
+  Core.prototype._measureLag = function (newestTs) {
+    if (this.skew === null) return;
+    var self = this;
+    var lag = Date.now() / 1000 + this.skew - newestTs;
+    var behind = lag >= BEHIND_S ? Math.round(lag) : 0;
+    clearTimeout(this.behindTimer);
+    if (behind) {
+      this.behindTimer = setTimeout(function () {
+        if (self.behind) { self.behind = 0; self._setState(self.state); }
+      }, QUIET_MS);
+    }
+    if (behind !== this.behind) {
+      this.behind = behind;
+      this._setState(this.state);
+    }
+  };
+  var BEHIND_S = 3;
+  var QUIET_MS = 2000;
 
   Core.prototype._broadcast = function (name, msg) {
     var self = this;
@@ -266,7 +295,7 @@
 
   Core.prototype._setState = function (state) {
     this.state = state;
-    var msg = {type: 'state', state: state, store: this.store};
+    var msg = {type: 'state', state: state, store: this.store, behind: this.behind};
     this.ports.forEach(function (port) { port.post(msg); });
   };
 

@@ -20,6 +20,7 @@
   var api = {
     state: 'connecting',
     store: 'ok',
+    behind: 0, // seconds the newest events arrived after publication, when 3 or more
     widgets: {},
     stats: {messages: 0, events: 0, applied: 0, gaps: 0, extends: 0, batches: 0},
     onApply: null, // optional hook (benchmarks): function (widget, event)
@@ -75,6 +76,7 @@
     if (msg.type === 'state') {
       api.state = msg.state;
       api.store = msg.store;
+      api.behind = msg.behind || 0;
       badge();
     } else if (msg.type === 'history') {
       eachWidget(msg.stream, function (w) {
@@ -374,11 +376,18 @@
     }
     // The server answers but its store does not (Redis down): also before the first stream.
     var degraded = (api.state === 'live' || api.state === 'connecting') && api.store !== 'ok';
-    el.setAttribute('data-state', degraded ? 'degraded' : api.state);
-    var label = degraded ? 'live feed degraded' : LABELS[api.state] || api.state;
+    // Connected, but the link is slower than the feed: live, and this many seconds late.
+    var behind = !degraded && api.state === 'live' && api.behind > 0;
+    var state = degraded ? 'degraded' : behind ? 'behind' : api.state;
+    if (el.getAttribute('data-state') !== state) el.setAttribute('data-state', state);
+    var label = degraded ? 'live feed degraded'
+      : behind ? 'live, ' + api.behind + ' s behind' : LABELS[api.state] || api.state;
     // Only on change: the DOM watcher calls this, and a rewrite is a DOM change.
     if (el.textContent !== label) el.textContent = label;
-    el.title = degraded ? 'The server cannot reach its store; updates will resume on their own.' : '';
+    var title = degraded ? 'The server cannot reach its store; updates will resume on their own.'
+      : behind ? 'Updates reach this page ' + api.behind + ' s after they were published: ' +
+        'the connection is slower than the feed. Nothing is skipped.' : '';
+    if (el.title !== title) el.title = title;
   }
 
   // ---- formatting ------------------------------------------------------------------------

@@ -17,8 +17,9 @@ An event stream speaks one of two formats, chosen by the client with ``?wire=``:
 from __future__ import annotations
 
 import json
+import time
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol
 
 from livedash.events import Cursor, Event, format_cursor
@@ -127,8 +128,9 @@ class WireV2:
     """Format 2 for one connection: what the client knows is tracked here, so that only what
     it cannot infer is sent (see the module docstring)."""
 
-    def __init__(self, streams: Sequence[str]) -> None:
+    def __init__(self, streams: Sequence[str], clock: Callable[[], float] = time.time) -> None:
         self.streams = list(streams)
+        self.clock = clock
         self.index = {name: i for i, name in enumerate(self.streams)}
         #: stream -> the seq the client last learnt on this connection
         self.known: dict[str, int] = {}
@@ -136,8 +138,11 @@ class WireV2:
         self.last_ms = 0
 
     def preamble(self) -> str:
-        """``retry`` and the ``hello`` naming the format and the streams, index by index."""
-        return RETRY + control("hello", {"wire": 2, "streams": self.streams})
+        """``retry`` and the ``hello`` naming the format, the streams (index by index) and the
+        server's clock in ms (``now``), against which the client measures how far behind the
+        events it receives are (its badge says so on a link slower than the feed)."""
+        hello = {"wire": 2, "streams": self.streams, "now": millis(self.clock())}
+        return RETRY + control("hello", hello)
 
     def batch(self, events: list[Event], cursor: Cursor) -> str:
         """``data:[[i,dt,data],...]``, with a 4th element ``seq`` where it does not follow."""

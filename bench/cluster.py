@@ -864,8 +864,9 @@ def measure(args: argparse.Namespace) -> int:
 
     report: dict[str, Any] = {
         "machine": machine_facts(),
-        "note": "2 cores shared with other sessions; hosts, nginx, Redis and the clients all "
-        "run on them, so the rates are a floor, not a ceiling",
+        "note": "hosts, nginx, Redis and the clients all run on this machine's cores (see "
+        "machine: cores, load averages at start and end), so the rates are a floor, not a "
+        "ceiling",
     }
     first = 4 if args.skip_commands else 1
     with (

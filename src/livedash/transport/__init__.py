@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -221,9 +222,24 @@ def mount(app: Any, hub: Hub, config: TransportConfig | None = None) -> None:
     )
 
 
+def assets_version(folder: Path = ASSETS) -> str:
+    """The ``?v=`` of the client's URLs: the package version and a digest of the assets in
+    ``folder``.
+
+    Browsers cache these files for :data:`~livedash.transport.routes.STATIC_MAX_AGE`; with the
+    digest in the URL, a changed client is fetched at once even when the version number did
+    not change (a development checkout, a patched install). Every tab still gets the same
+    SharedWorker URL from the same server files, so they keep sharing one connection."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.iterdir()):
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return f"{__version__}-{digest.hexdigest()[:10]}"
+
+
 def add_client(app: Any, config: TransportConfig) -> None:
     """Add the browser client's scripts and styles to ``app``'s pages (every backend)."""
-    version = __version__
+    version = assets_version()
     script = app.get_relative_path(f"{config.prefix}/static/livedash.js")
     base = app.get_relative_path(config.prefix)
     app.config.external_scripts.append(f"{script}?v={version}&base={base}")

@@ -38,6 +38,8 @@ class Conn:
     """One proxied connection, as seen from its first request."""
 
     request: str = ""
+    #: bytes read from the server, and sent on to the browser
+    fetched: int = 0
     #: bytes sent to the browser while the link was throttled
     throttled_down: int = 0
     down: int = 0
@@ -150,6 +152,8 @@ class ThrottleProxy:
             while chunk := await src.read(CHUNK):
                 if not down and not conn.request:
                     conn.request = chunk.split(b"\r\n", 1)[0].decode("latin-1")
+                if down:
+                    conn.fetched += len(chunk)
                 await room.wait()
                 queued[0] += len(chunk)
                 if queued[0] > self.buffer:

@@ -127,6 +127,17 @@ def rss_of(processes: list[psutil.Process]) -> int:
     return total
 
 
+def cpu_of(processes: list[psutil.Process]) -> float:
+    """User + system CPU seconds of ``processes`` summed, in psutil's 10 ms ticks (those that
+    have exited count 0)."""
+    total = 0.0
+    for p in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
+
+
 def read_publishes(path: Path) -> dict[int, float]:
     """seq -> publish time, from a contender's ``seq ts`` log (a torn last line is skipped)."""
     out: dict[int, float] = {}
@@ -223,12 +234,7 @@ class Server:
 
     def cpu_ticks(self) -> float:
         """The same from psutil (10 ms ticks), as a cross-check."""
-        total = 0.0
-        for p in self.processes():
-            with contextlib.suppress(psutil.NoSuchProcess):
-                t = p.cpu_times()
-                total += t.user + t.system
-        return total
+        return cpu_of(self.processes())
 
     def rss(self) -> int:
         """Resident memory of the server (master and workers summed)."""

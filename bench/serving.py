@@ -30,7 +30,6 @@ machine load falls on all of them alike. ``make bench`` runs ``uvicorn``, ``geve
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.metadata
 import json
 import logging
@@ -50,6 +49,7 @@ from bench.contenders import TEXT_ID, TITLE, PublishLog, raise_fd_limit, seed_va
 from bench.harness import (
     ROOT,
     child_env,
+    cpu_of,
     delivery,
     free_port,
     machine_facts,
@@ -161,12 +161,7 @@ class Served:
 
     def cpu(self) -> float:
         """CPU seconds of the server process and its workers (psutil's ticks)."""
-        total = 0.0
-        for p in self.processes():
-            with contextlib.suppress(psutil.NoSuchProcess):
-                t = p.cpu_times()
-                total += t.user + t.system
-        return total
+        return cpu_of(self.processes())
 
     def publishes(self) -> dict[int, float]:
         """seq -> publish time, from the server's log."""

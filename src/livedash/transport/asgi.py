@@ -112,7 +112,7 @@ async def drive(
     handler: Handler,
     *,
     batch: WakeBatch,
-    ticker: Ticker | None = None,
+    ticker: Ticker,
     head: bool,
     receive: Receive,
     send: Send,
@@ -126,8 +126,7 @@ async def drive(
     ``stall_timeout`` seconds is cut (the ASGI twin of ``TCP_USER_TIMEOUT`` under WSGI).
     Either way the handler is closed, which unsubscribes. Subscriptions wake their waits
     through ``batch``, the loop's :class:`~livedash.hub.WakeBatch`; an open stream's
-    heartbeat and stall cut are timed by ``ticker``, the loop's :class:`Ticker` (a private
-    one when none is given)."""
+    heartbeat and stall cut are timed by ``ticker``, the loop's :class:`Ticker`."""
     driver = _Driver(handler, batch)
     try:
         sent: bytes | None = None
@@ -152,7 +151,7 @@ async def drive(
                     receive,
                     send,
                     stall_timeout,
-                    ticker or Ticker(driver.loop, min(1.0, (stall_timeout or 2.0) / 2)),
+                    ticker,
                 )
                 return
             else:

@@ -163,8 +163,10 @@ def test_wait_times_out_empty_and_interrupt_wakes(make_store: StoreFactory) -> N
 
 def test_lease_is_exclusive_until_it_expires(make_store: StoreFactory) -> None:
     a, b = make_store(), make_store()
-    assert a.acquire_lease("job", "A", ttl=0.3)
-    assert not b.acquire_lease("job", "B", ttl=0.3)
+    # Long enough that b's first request (a cluster client's first one discovers the slots)
+    # cannot outlast it on a loaded machine; the holder then renews it short, to expire.
+    assert a.acquire_lease("job", "A", ttl=30)
+    assert not b.acquire_lease("job", "B", ttl=30)
     assert a.acquire_lease("job", "A", ttl=0.3)  # renewal by the holder
     deadline = time.monotonic() + 10
     while not b.acquire_lease("job", "B", ttl=5):

@@ -95,6 +95,10 @@ def test_a_slow_link_coalesces_shows_every_point_once_and_the_badge_tells_the_tr
     _wait(page, proxy, "window.livedash?.widgets?.g?.started", 45)
     _wait(page, proxy, f"{BADGE} === 'live'", 45)
     assert page.evaluate("window.livedash.transport") == "sharedworker"
+    # Loaded means drawn too: dcc.Graph fetches plotly.js (4.8 MB) only when it mounts, and on
+    # a busy machine that download can still be running here. Slowed to 50 kB/s it would take
+    # another ~100 s, while the client keeps what arrives for a graph that is not drawn yet.
+    _wait(page, proxy, "!!document.querySelector('#g .js-plotly-plot')?._fullLayout", 45)
 
     # Slowed after load: the event stream that is already open crosses the slow line too.
     proxy.throttle(LATENCY, RATE)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from tests.conftest import free_port
@@ -104,13 +105,17 @@ class ServeProcess:
         """The pids of the processes that serve: the master's children (uvicorn or gunicorn
         workers), or the master itself when it serves alone (uvicorn with one worker)."""
         assert self.proc is not None
-        out = subprocess.run(
-            ["ps", "-o", "pid=,args=", "--ppid", str(self.proc.pid)],
-            capture_output=True,
-            text=True,
-        ).stdout
-        # multiprocessing's resource tracker is a child too, but serves nothing.
-        pids = [int(line.split()[0]) for line in out.splitlines() if "resource_tracker" not in line]
+        try:
+            children = psutil.Process(self.proc.pid).children()
+        except psutil.NoSuchProcess:
+            return [self.proc.pid]
+        pids = []
+        for child in children:
+            # multiprocessing's resource tracker is a child too, but serves nothing. Read the
+            # whole command line: `ps` cuts it at $COLUMNS, which CI sets.
+            with contextlib.suppress(psutil.Error):
+                if not any("resource_tracker" in arg for arg in child.cmdline()):
+                    pids.append(child.pid)
         return pids or [self.proc.pid]
 
     def log(self) -> str:

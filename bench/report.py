@@ -319,7 +319,7 @@ def table(scenarios: list[dict[str, Any]]) -> str:
         s = by["clients_held"]
         labels = {
             "uvicorn": "livedash after, uvicorn (default)",
-            "gevent": "livedash after, --worker-class gevent",
+            "gevent": "livedash after, --worker-class gevent (since removed)",
             "before": f"livedash before ({BEFORE_REV}), gevent",
             "dashws": LABELS["dashws"],
             "poll": LABELS["poll"],

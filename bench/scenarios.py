@@ -340,7 +340,7 @@ def wire_breakdown(cfg: Config, server: Server) -> dict[str, Any]:
 # ---- 4: clients held ------------------------------------------------------------------------
 def clients_held(cfg: Config) -> dict[str, Any]:
     """Open streams on ONE worker, stepped up, 1 update/s to all (``bench.serving``): livedash
-    after (uvicorn), the kept gevent worker, and livedash before; the peers on their own
+    after (uvicorn) and livedash before; the peers on their own
     servers, stepped until one fails. A step holds when every client connected, none
     dropped, nothing was lost and p99 delivery <= 250 ms."""
     from bench import serving
@@ -368,7 +368,6 @@ def clients_held(cfg: Config) -> dict[str, Any]:
             "window_s": window,
             "uvicorn": "livedash after: `livedash serve --workers 1` on the Flask page: uvicorn, "
             "livedash routes native ASGI, a2wsgi for pages",
-            "gevent": "livedash after: `livedash serve --workers 1 --worker-class gevent`",
             "before": f"livedash {BEFORE_REV}: `livedash serve --workers 1` (gunicorn, gevent)",
             "dashws_server": "uvicorn, one process (Dash's fastapi backend)",
             "poll_server": "werkzeug threaded dev server",

@@ -12,8 +12,6 @@ Servers (``--servers``), all ``livedash serve ... --workers 1`` unless said:
 
 - ``uvicorn``: the page on Dash's default Flask backend, served the new default way:
   uvicorn, livedash's routes native ASGI, a2wsgi for the pages and callbacks.
-- ``gevent``: the same page, ``--worker-class gevent`` (gunicorn, a greenlet per stream, the
-  older WSGI serving kept for comparison).
 - ``before``: the same page on livedash ``harness.BEFORE_REV`` (its default for a Flask app:
   gunicorn with the gevent worker).
 - ``fastapi``: the page on Dash's fastapi backend (uvicorn).
@@ -21,9 +19,9 @@ Servers (``--servers``), all ``livedash serve ... --workers 1`` unless said:
   ``uvicorn.workers.UvicornWorker``.
 
 Steps take turns across servers (1,000 on each, then 2,000 on each, ...) so that a change of
-machine load falls on all of them alike. ``make bench`` runs ``uvicorn``, ``gevent`` and
-``before`` (its ``clients`` scenario); alone: ``.venv/bin/python -m bench.serving [--steps
-1000,2000,5000] [--servers uvicorn,gevent] [--window 10]``, results on stdout and in
+machine load falls on all of them alike. ``make bench`` runs ``uvicorn`` and ``before``
+(its ``clients`` scenario); alone: ``.venv/bin/python -m bench.serving [--steps
+1000,2000,5000] [--servers uvicorn,before] [--window 10]``, results on stdout and in
 ``bench/results/serving.json`` (one entry for gzip, one for identity runs).
 """
 
@@ -61,9 +59,9 @@ from bench.harness import (
     wait_until,
 )
 
-SERVERS = ("uvicorn", "gevent", "before", "fastapi", "gunicorn-uvicorn")
+SERVERS = ("uvicorn", "before", "fastapi", "gunicorn-uvicorn")
 #: The servers ``make bench`` compares (the others: ``python -m bench.serving``).
-BENCH_SERVERS = ("uvicorn", "gevent", "before")
+BENCH_SERVERS = ("uvicorn", "before")
 RESULTS = ROOT / "bench" / "results" / "serving.json"
 #: A step holds when p99 delivery is at most this (and everything else is clean).
 P99_LIMIT_MS = 250
@@ -135,8 +133,6 @@ class Served:
                 "bench.serving:create_app", "--workers", "1", "--store", store,
                 "--port", str(self.port),
             ]  # fmt: skip
-            if kind == "gevent":
-                argv += ["--worker-class", "gevent"]
         self.out = open(workdir / f"{kind}-{self.port}.out", "w")  # noqa: SIM115
         self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=self.out, stderr=self.out)
         self.ps = psutil.Process(self.proc.pid)

@@ -3,8 +3,8 @@
 Run (from the examples/ folder, so that `fastapi_app` is importable):
     livedash serve fastapi_app:create_app --workers 2 --store redis://127.0.0.1:6379/0
 
-`livedash serve` sees backend="fastapi" and starts uvicorn instead of gunicorn; livedash's
-routes run as ASGI middleware, where an open event stream costs a coroutine, not a thread.
+`livedash serve` sees backend="fastapi" and serves the app as it is, with no WSGI adapter;
+livedash's routes run as ASGI middleware, where an open event stream costs a coroutine.
 """
 
 import os

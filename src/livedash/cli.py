@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from livedash.apps import APPS, AppOptions, create
-from livedash.errors import LivedashError
+from livedash.errors import ConfigError, LivedashError
 from livedash.serve import set_heartbeat
 
 log = logging.getLogger("livedash")
@@ -127,8 +127,8 @@ def _secure(app: Any, host: str, token: str | None) -> None:
 
 
 def add_serve_parser(commands: Any) -> None:
-    """``livedash serve``: gunicorn, several workers, a shared store."""
-    from livedash.serve import DEFAULT_CONNECTIONS, DEFAULT_THREADS, WORKER_CLASSES
+    """``livedash serve``: uvicorn, several workers, a shared store."""
+    from livedash.serve import DEFAULT_CONNECTIONS
 
     serve = commands.add_parser(
         "serve",
@@ -154,25 +154,15 @@ def add_serve_parser(commands: Any) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8050, help="port to bind (default: 8050)")
     serve.add_argument(
-        "--worker-class",
-        choices=WORKER_CLASSES,
-        default="uvicorn",
-        help="uvicorn (default): every app on uvicorn, each open event stream a coroutine; "
-        "Flask apps only, the older WSGI serving under gunicorn: gevent (a greenlet per open "
-        "stream) or gthread (a thread per open stream, at most --threads)",
-    )
-    serve.add_argument(
         "--connections",
         type=int,
         default=DEFAULT_CONNECTIONS,
         help=f"most open connections per worker (default: {DEFAULT_CONNECTIONS})",
     )
-    serve.add_argument(
-        "--threads",
-        type=int,
-        default=DEFAULT_THREADS,
-        help=f"threads per gthread worker, so open streams per worker (default: {DEFAULT_THREADS})",
-    )
+    # Options of the removed gunicorn serving: hidden, kept so that an old command line gets
+    # a sentence saying what to do instead of argparse's "unrecognized arguments".
+    serve.add_argument("--worker-class", default="uvicorn", help=argparse.SUPPRESS)
+    serve.add_argument("--threads", type=int, default=None, help=argparse.SUPPRESS)
     _add_token_option(serve)
     _add_heartbeat_option(serve)
 
@@ -183,12 +173,19 @@ def _serve(args: argparse.Namespace) -> int:
         ServeOptions,
         check,
         check_store,
+        check_worker_class,
         detect_backend,
         serve,
-        uses_gunicorn,
     )
     from livedash.transport import TransportConfig, check_binding
 
+    check_worker_class(args.worker_class)
+    if args.threads is not None:
+        raise ConfigError(
+            "--threads was an option of the removed gthread worker class: every open event "
+            "stream is now a coroutine on the worker's event loop; drop it (--connections caps "
+            "open connections per worker)"
+        )
     heartbeat = _heartbeat(args)
     if heartbeat is not None:  # each worker applies it to the app it builds
         os.environ[HEARTBEAT_ENV] = repr(heartbeat)
@@ -211,21 +208,17 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        worker_class=args.worker_class,
-        threads=args.threads,
         connections=args.connections,
     )
     check(options)  # the cheap refusals, before building the app to ask its backend
     check_store(args.store)
-    # Flask apps go to gunicorn, fastapi/quart apps to uvicorn: ask the app which it is.
+    # Flask apps get a2wsgi for their pages and callbacks: ask the app which backend it has.
     options = replace(options, backend=detect_backend(args.app, args.store))
-    kind = f"{args.worker_class} gunicorn" if uses_gunicorn(options) else "uvicorn"
     log.info(
-        "livedash: serving %s (%s backend) with %d %s worker(s), store %s, on http://%s:%d/",
+        "livedash: serving %s (%s backend) with %d uvicorn worker(s), store %s, on http://%s:%d/",
         args.app,
         options.backend,
         args.workers,
-        kind,
         args.store,
         args.host,
         args.port,

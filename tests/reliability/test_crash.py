@@ -1,7 +1,7 @@
 """Crashes under load: a worker is SIGKILLed and Redis is killed and restarted while events
 flow; every surviving tab reconnects by itself and ends with every event exactly once.
 
-Real everything: ``livedash serve`` with two gunicorn workers on a Redis of our own (AOF with
+Real everything: ``livedash serve`` with two uvicorn workers on a Redis of our own (AOF with
 fsync on every write, so a killed Redis keeps what it acknowledged), events published over
 HTTP ingest, headless tabs that resume with ``Last-Event-ID`` as EventSource does, and
 Chromium tabs (two browsers, so two shared connections) whose client records every event it
@@ -154,7 +154,7 @@ def _check(
     try:
         wait_for(lambda: everyone_past(100), "every tab has 100 events", timeout=60)
 
-        # 1. SIGKILL the worker holding the most connections; gunicorn starts another.
+        # 1. SIGKILL the worker holding the most connections; uvicorn starts another.
         victim = max(worker_pids, key=lambda pid: len(_clients_of(pid, server.port)))
         cut = _clients_of(victim, server.port)
         assert cut, "no client is connected to either worker"

@@ -1,4 +1,4 @@
-"""Real worker processes (``livedash serve``, gunicorn) on free ports, sharing a real store."""
+"""Real worker processes (``livedash serve``: uvicorn) on free ports, sharing a real store."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ READY_DEADLINE = 60.0
 
 
 class ServeProcess:
-    """``livedash serve APP`` in its own process group (gunicorn master and workers), so that
+    """``livedash serve APP`` in its own process group (uvicorn master and workers), so that
     one signal stops all of it, as a crash or ``kill -9`` of the service would."""
 
     def __init__(
@@ -102,7 +102,7 @@ class ServeProcess:
         self.proc.wait(timeout=30)
 
     def worker_pids(self) -> list[int]:
-        """The pids of the processes that serve: the master's children (uvicorn or gunicorn
+        """The pids of the processes that serve: the master's children (uvicorn
         workers), or the master itself when it serves alone (uvicorn with one worker)."""
         assert self.proc is not None
         try:

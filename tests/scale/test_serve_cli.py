@@ -1,15 +1,16 @@
-"""``livedash serve``: its options, its refusals, and the gunicorn it runs."""
+"""``livedash serve``: its options, its refusals, and the uvicorn it runs."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from livedash.errors import ConfigError
-from livedash.serve import ServeOptions, gunicorn_argv, load_app
+from livedash.serve import ServeOptions, load_app, uvicorn_argv
 from tests.conftest import free_port
 from tests.scale.conftest import TEST_APP, ServeFactory
 from tests.sse_client import SSEClient
@@ -23,8 +24,10 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_help_explains_every_serve_option() -> None:
     out = _run("serve", "--help").stdout
-    for option in ("--workers", "--store", "--host", "--port", "--worker-class", "gevent"):
+    for option in ("--workers", "--store", "--host", "--port", "--connections", "--heartbeat"):
         assert option in out
+    # The removed gunicorn serving is not offered any more.
+    assert "gevent" not in out and "--threads" not in out
 
 
 @pytest.mark.parametrize(
@@ -33,6 +36,11 @@ def test_help_explains_every_serve_option() -> None:
         (("seed", "--store", "memory://", "--workers", "2"), "memory:// is private to each"),
         (("nope",), "unknown app 'nope'"),
         (("seed", "--workers", "0"), "--workers must be >= 1"),
+        # The gunicorn worker classes were removed: an old command line says what to do.
+        (("seed", "--worker-class", "gevent"), "--worker-class gevent was removed"),
+        (("seed", "--worker-class", "gthread"), "--worker-class gthread was removed"),
+        (("seed", "--worker-class", "sync"), "unknown worker class 'sync'"),
+        (("seed", "--threads", "64"), "--threads was an option of the removed gthread"),
     ],
 )
 def test_bad_serve_settings_are_one_line_errors(args: tuple[str, ...], expected: str) -> None:
@@ -56,15 +64,12 @@ def test_an_unreachable_cluster_is_a_one_line_error_before_any_worker_starts() -
     assert "--cluster-enabled yes" in errors[0] and "uvicorn" not in result.stderr
 
 
-def test_gunicorn_command_line_per_worker_class() -> None:
-    gevent = gunicorn_argv(ServeOptions("seed", "redis://h:1/0", workers=4, connections=5000))
-    assert gevent[1:3] == ["-m", "gunicorn"]
-    assert gevent[3:5] == ["--workers", "4"]
-    assert "--worker-connections" in gevent and "5000" in gevent
-    assert gevent[-1] == "livedash.serve:wsgi_app('seed', 'redis://h:1/0')"
-    gthread = gunicorn_argv(ServeOptions("seed", worker_class="gthread", threads=64))
-    assert gthread[gthread.index("--threads") + 1] == "64"
-    assert "--worker-connections" in gthread
+def test_uvicorn_command_line() -> None:
+    argv = uvicorn_argv(ServeOptions("seed", "redis://h:1/0", workers=4, connections=5000))
+    assert argv[1:4] == ["-m", "uvicorn", "livedash.serve:asgi_app"]
+    assert argv[argv.index("--workers") + 1] == "4"
+    assert argv[argv.index("--limit-concurrency") + 1] == "5000"
+    assert "--factory" in argv and "--no-access-log" in argv
 
 
 def test_load_app_takes_factories_and_says_what_is_wrong() -> None:
@@ -74,13 +79,14 @@ def test_load_app_takes_factories_and_says_what_is_wrong() -> None:
         load_app("tests.scale.apps:missing", "memory://")
 
 
-@pytest.mark.parametrize("worker_class", ["gevent", "gthread"])
-def test_both_worker_classes_serve_pages_and_streams(
-    serve: ServeFactory, tmp_path: Path, worker_class: str
+def test_an_explicit_uvicorn_worker_class_serves_pages_and_streams(
+    serve: ServeFactory, tmp_path: Path
 ) -> None:
     server = serve(
-        TEST_APP, f"sqlite:///{tmp_path}/w.db", workers=2, extra=("--worker-class", worker_class)
+        TEST_APP, f"sqlite:///{tmp_path}/w.db", workers=2, extra=("--worker-class", "uvicorn")
     )
+    with urllib.request.urlopen(server.url, timeout=30) as page:
+        assert b"livedash scale test" in page.read()
     client = SSEClient(server.port, "/livedash/events?stream=feed")
     try:
         messages = iter(client)

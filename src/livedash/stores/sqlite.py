@@ -41,12 +41,12 @@ AGE_PRUNE_INTERVAL = 1.0
 #: Reads near a stream's head are answered from the newest events this process has read,
 #: kept decoded in memory for this many seconds (and at most the stream's max_events):
 #: every client that catches up (a new tab, a resumed or overflowed stream) reads the same
-#: recent rows, and decoding them again from SQLite for each was a fifth of a gevent
+#: recent rows, and decoding them again from SQLite for each was a fifth of a
 #: worker's time at 1,000 events/s to 50 streams (py-spy: bench/soak.py --serve 2 --profile).
 RECENT_SECONDS = 30.0
 #: Idle read connections kept for reuse. Reads borrow one per query rather than keeping one
-#: per thread: under gevent every open event stream is a greenlet, and a connection each cost
-#: ~110 KiB (SQLite's lookaside and page cache), two thirds of a stream's memory.
+#: per thread: a server with a thread (or greenlet) per request would otherwise hold one
+#: connection each, ~110 KiB (SQLite's lookaside and page cache).
 READ_POOL = 4
 
 

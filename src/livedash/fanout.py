@@ -69,7 +69,10 @@ class Subscription:
         self.streams = frozenset(streams)
         self.maxsize = maxsize
         self._queue: deque[Event] = deque()
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        # Made by the first blocking get or wait (a thread per stream under WSGI); a stream
+        # on an event loop never blocks, and a Condition keeps a deque of ~600 B per stream.
+        self._cond: threading.Condition | None = None
         self._overflowed = False
         self._resync = False
         self._status: str | None = None
@@ -81,7 +84,7 @@ class Subscription:
 
     def offer(self, event: Event) -> None:
         """Queue ``event`` (called by the fan-out thread)."""
-        with self._cond:
+        with self._lock:
             if self._overflowed:
                 return
             was_ready = self._ready()
@@ -96,7 +99,7 @@ class Subscription:
     def resync(self) -> None:
         """Make the reader drop its queue and catch up from the store (raises :class:`Resync`
         from :meth:`get`)."""
-        with self._cond:
+        with self._lock:
             was_ready = self._ready()
             self._queue.clear()
             self._resync = True
@@ -104,7 +107,7 @@ class Subscription:
 
     def set_status(self, status: str) -> None:
         """Tell the reader the store's state changed (``ok`` / ``degraded``)."""
-        with self._cond:
+        with self._lock:
             was_ready = self._ready()
             self._status = status
             self._notify(was_ready)
@@ -113,9 +116,9 @@ class Subscription:
         """Every queued event and any new store status, waiting up to ``timeout`` seconds.
 
         Raises :class:`Overflow` when events were dropped since the last call."""
-        with self._cond:
+        with self._lock:
             if not self._ready() and timeout > 0:
-                self._cond.wait(timeout)
+                self._blocking().wait(timeout)
             if self._overflowed:
                 self._overflowed = self._resync = False
                 raise Overflow
@@ -130,15 +133,15 @@ class Subscription:
     def wait(self, timeout: float) -> bool:
         """Block up to ``timeout`` seconds until :meth:`get` has something to return (events,
         an overflow, a status) or the subscription is closed; True if it has."""
-        with self._cond:
+        with self._lock:
             if not self._ready():
-                self._cond.wait(timeout)
+                self._blocking().wait(timeout)
             return self._ready()
 
     @property
     def ready(self) -> bool:
         """True when :meth:`get` would return at once with something to report."""
-        with self._cond:
+        with self._lock:
             return self._ready()
 
     def set_waker(self, waker: Callable[[], None] | None, batch: WakeBatch | None = None) -> None:
@@ -148,7 +151,7 @@ class Subscription:
         ``lambda: loop.call_soon_threadsafe(...)``. With ``batch`` (the loop's
         :class:`WakeBatch`), on the loop itself, one cross-thread call for every subscriber
         woken by the same burst. Called (or queued) at once if already ready."""
-        with self._cond:
+        with self._lock:
             self._waker, self._batch = waker, batch
             if waker is not None and self._ready():
                 self._wake(waker)
@@ -159,11 +162,18 @@ class Subscription:
         else:
             waker()
 
+    def _blocking(self) -> threading.Condition:
+        # Called with the lock held, so two threads cannot make one each.
+        if self._cond is None:
+            self._cond = threading.Condition(self._lock)
+        return self._cond
+
     def _ready(self) -> bool:
         return bool(self._queue or self._overflowed or self._resync or self._status or self.closed)
 
     def _notify(self, was_ready: bool) -> None:
-        self._cond.notify()
+        if self._cond is not None:
+            self._cond.notify()
         # Only on the transition: a burst of events wakes an event loop once, not per event.
         if self._waker is not None and not was_ready:
             try:
@@ -173,12 +183,12 @@ class Subscription:
 
     def pending(self) -> int:
         """Events queued and not yet taken."""
-        with self._cond:
+        with self._lock:
             return len(self._queue)
 
     def close(self) -> None:
         """Wake the reader; it should stop."""
-        with self._cond:
+        with self._lock:
             was_ready = self._ready()
             self.closed = True
             self._notify(was_ready)

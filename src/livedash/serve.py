@@ -20,6 +20,7 @@ out to its own clients.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import importlib.util
 import math
@@ -222,6 +223,15 @@ def _is_import_spec(spec: str) -> bool:
     return bool(sep and module and attr.isidentifier())
 
 
+def freeze_startup_objects() -> None:
+    """Take what the process built so far (Dash, plotly, the app and its layout: ~75,000
+    objects for the seed app) out of the garbage collector's sight. They live as long as the
+    process, and every full collection walked them again: py-spy put the collector at 9% of
+    the event loop's time at 2,000 open streams."""
+    gc.collect()
+    gc.freeze()
+
+
 def asgi_app() -> Any:
     """uvicorn's app factory: build the app named in the environment in this worker and
     return it as an ASGI app (:func:`~livedash.transport.asgi.asgi_server`)."""
@@ -230,7 +240,9 @@ def asgi_app() -> Any:
     spec, store = os.environ.get(APP_ENV), os.environ.get(STORE_ENV)
     if not spec or not store:
         raise ConfigError(f"set {APP_ENV} and {STORE_ENV}, or start with `livedash serve`")
-    return asgi_server(load_served_app(spec, store))
+    app = asgi_server(load_served_app(spec, store))
+    freeze_startup_objects()
+    return app
 
 
 def run(app: Any, host: str, port: int) -> None:
@@ -263,6 +275,7 @@ def run(app: Any, host: str, port: int) -> None:
         lifespan="off",
         timeout_graceful_shutdown=GRACEFUL_TIMEOUT,
     )
+    freeze_startup_objects()
     Server(config).run()
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import gc
 import importlib
-import importlib.util
 import math
 import os
 import subprocess
@@ -87,9 +86,6 @@ def check(options: ServeOptions) -> None:
             f"memory:// is private to each process, so {options.workers} workers would each show "
             "their own data; use --store sqlite:///file.db (one host) or redis://host:port/db"
         )
-    missing = [name for name in ("uvicorn", "a2wsgi") if importlib.util.find_spec(name) is None]
-    if missing:
-        raise ConfigError(f"livedash serve needs {' and '.join(missing)}: pip install livedash")
 
 
 def check_worker_class(name: str) -> None:

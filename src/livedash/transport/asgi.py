@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlencode
 
 from livedash.hub import Hub, Subscription, WakeBatch
 from livedash.transport import TransportConfig, add_client, configs_of
-from livedash.transport.routes import Request, Routes
+from livedash.transport.routes import Request, Routes, header_map
 from livedash.transport.steps import (
     Blocking,
     Handler,
@@ -47,18 +47,22 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 LAST_SEND_TIMEOUT = 1.0
 
 
-def request_of(scope: Scope) -> Request:
-    """The route table's view of an ASGI HTTP request."""
+def path_of(scope: Scope) -> str:
+    """An ASGI request's path below the app's root."""
     path: str = scope["path"]
     root = scope.get("root_path", "")
     if root and path.startswith(root):
         path = path[len(root) :]
+    return path
+
+
+def request_of(scope: Scope, path: str) -> Request:
+    """The route table's view of an ASGI HTTP request whose :func:`path_of` is ``path``."""
     query = scope.get("query_string", b"").decode("latin-1")
-    headers: dict[str, str] = {}
-    for raw_name, raw_value in scope.get("headers", []):
-        name = raw_name.decode("latin-1").lower()
-        value = raw_value.decode("latin-1")
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    headers = header_map(
+        (name.decode("latin-1"), value.decode("latin-1"))
+        for name, value in scope.get("headers", [])
+    )
     return Request(scope["method"], path, parse_qs(query, keep_blank_values=True), headers)
 
 
@@ -86,10 +90,12 @@ class LivedashASGI:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request = request_of(scope)
-        if not self.routes.owns(request.path):
+        path = path_of(scope)
+        if not self.routes.owns(path):
+            # The app's pages and callbacks: no request view built for them.
             await self.app(scope, receive, send)
             return
+        request = request_of(scope, path)
         loop = asyncio.get_running_loop()
         state = self._loops.get(loop)
         if state is None:

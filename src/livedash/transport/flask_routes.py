@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from livedash.hub import Hub
 from livedash.transport import TransportConfig, add_client, configs_of
-from livedash.transport.routes import METRICS_PATH, Request, Routes, json_response
+from livedash.transport.routes import METRICS_PATH, Request, Routes, header_map, json_response
 from livedash.transport.steps import Response, run_blocking
 from livedash.transport.wire import gzip_chunks
 
@@ -33,10 +33,7 @@ def mount_flask(app: Any, server: flask.Flask, hub: Hub, config: TransportConfig
 
     def view(rest: str = "") -> flask.Response:
         req = flask.request
-        headers: dict[str, str] = {}
-        for name, value in req.headers.items():
-            name = name.lower()
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        headers = header_map(req.headers.items())
         request = Request(req.method, req.path, req.args.to_dict(flat=False), headers)
         try:
             result = run_blocking(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import mimetypes
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +62,16 @@ class Request:
         if raw is None or not raw.strip().isdigit():
             return None
         return int(raw)
+
+
+def header_map(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """A request's headers as :attr:`Request.headers` wants them: names in lower case, a
+    repeated header's values joined with ``", "``."""
+    headers: dict[str, str] = {}
+    for name, value in pairs:
+        name = name.lower()
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
 
 
 def json_response(status: int, body: object, headers: dict[str, str] | None = None) -> Response:

@@ -60,6 +60,12 @@ class TransportConfig:
     vanished host, never for a connected client that stopped reading).
     ``max_body``: largest publish request body in bytes (413 above it).
 
+    ``reauth``: seconds an event stream lives before the server ends it. The browser
+    reconnects at once and resumes from its cursor (nothing lost, nothing twice), and the
+    reconnect passes the app's own guards again (its ``before_request`` hooks, middleware,
+    dependencies), so a user who signed out or lost access stops receiving within this
+    time. ``None``: only at the reconnects the network causes.
+
     ``allowed_origins``: web origins (``"https://feeds.example.com"``, or ``"*"``) whose pages
     may ``POST /livedash/publish`` from the browser. A publish carrying any other foreign
     ``Origin`` is refused (403), and every publish must be ``application/json`` (415), so a
@@ -76,6 +82,7 @@ class TransportConfig:
     compress: bool = True
     max_body: int = MAX_BODY
     allowed_origins: Sequence[str] = ()
+    reauth: float | None = 300.0
 
     def __post_init__(self) -> None:
         if self.token is not None and (
@@ -95,6 +102,8 @@ class TransportConfig:
             raise ConfigError(
                 f"stall_timeout must be > 0 seconds or None, got {self.stall_timeout!r}"
             )
+        if self.reauth is not None and not self.reauth > 0:
+            raise ConfigError(f"reauth must be > 0 seconds or None, got {self.reauth!r}")
         if self.max_body < 1:
             raise ConfigError(f"max_body must be >= 1 byte, got {self.max_body!r}")
         if isinstance(self.allowed_origins, str) or not all(

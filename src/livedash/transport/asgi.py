@@ -17,14 +17,16 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from livedash.hub import Hub, Subscription, WakeBatch
 from livedash.transport import TransportConfig, add_client, configs_of
-from livedash.transport.routes import Request, Routes, header_map
+from livedash.transport.asgi_types import ASGIApp, Receive, Scope, Send
+from livedash.transport.guard import ASK_HEADER, ask, is_question, secret_of, yes_headers
+from livedash.transport.routes import METRICS_PATH, Request, Routes, header_map
 from livedash.transport.steps import (
     Blocking,
     Handler,
@@ -36,12 +38,6 @@ from livedash.transport.steps import (
     Wait,
 )
 from livedash.transport.wire import gzip_chunks
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 #: Longest an event stream waits to end its body (a stalled client must not hold a shutdown).
 LAST_SEND_TIMEOUT = 1.0
@@ -91,11 +87,17 @@ class LivedashASGI:
             await self.app(scope, receive, send)
             return
         path = path_of(scope)
-        if not self.routes.owns(path):
-            # The app's pages and callbacks: no request view built for them.
+        if not self.routes.owns(path) or _is_question(scope):
+            # The app's pages and callbacks: no request view built for them. A question from
+            # a livedash in front of this one is for the app's stack, not for this table.
             await self.app(scope, receive, send)
             return
         request = request_of(scope, path)
+        if self.routes.guarded(request):
+            refused = await ask(self.app, scope, self.routes.secret)
+            if refused is not None:
+                await _respond(send, refused, request.method == "HEAD")
+                return
         loop = asyncio.get_running_loop()
         state = self._loops.get(loop)
         if state is None:
@@ -321,6 +323,11 @@ class _Driver:
             self.handler.close()
 
 
+def _is_question(scope: Scope) -> bool:
+    name = ASK_HEADER.encode()
+    return any(k.lower() == name for k, _ in scope.get("headers", ()))
+
+
 def _advance(handler: Handler, sent: bytes | None) -> Step | Response | None:
     try:
         return handler.send(sent)
@@ -449,16 +456,60 @@ async def _read_at_most(receive: Receive, limit: int) -> bytes | None:
 def mount_asgi(app: Any, server: Any, hub: Hub, config: TransportConfig) -> None:
     """Put :class:`LivedashASGI` in front of a Dash app's ASGI server (FastAPI or Quart)
     and add the client script to ``app``'s pages."""
+    routes = Routes(hub, config, secret=secret_of(server))
     if hasattr(server, "add_middleware"):
         # Starlette: the last middleware added is the outermost, so this one runs before
         # Dash's GZip and catch-all route. It must be added before the app serves a request.
-        server.add_middleware(LivedashASGI, hub=hub, config=config)
+        # The yes-view is an ordinary route of the app, behind its middleware and, on
+        # FastAPI, its app-level dependencies: what a question passes through.
+        _add_fastapi_yes_view(server, routes)
+        server.add_middleware(LivedashASGI, hub=hub, config=config, routes=routes)
     elif hasattr(server, "asgi_app"):
-        server.asgi_app = LivedashASGI(server.asgi_app, hub, config)
+        _add_quart_yes_view(server, routes)
+        server.asgi_app = LivedashASGI(server.asgi_app, hub, config, routes)
     else:  # pragma: no cover - mount() dispatches only these two
         raise TypeError(f"not an ASGI server: {type(server).__name__}")
     configs_of(server)[config.prefix] = config
     add_client(app, config)
+
+
+#: Every method a route of the table may answer; a question keeps the request's method.
+YES_METHODS = ["GET", "HEAD", "POST", "OPTIONS", "PUT", "PATCH", "DELETE"]
+
+
+def _add_fastapi_yes_view(server: Any, routes: Routes) -> None:
+    from starlette.requests import Request as StarletteRequest
+    from starlette.responses import Response as StarletteResponse
+
+    async def yes(request: StarletteRequest) -> StarletteResponse:
+        if is_question(request.headers.get(ASK_HEADER), routes.secret):
+            return StarletteResponse(status_code=204, headers=yes_headers(routes.secret))
+        # Only a question reaches here: the middleware in front answers the rest.
+        return StarletteResponse(status_code=404)
+
+    # FastAPI reads the parameter's type to pass the request; this module's annotations are
+    # strings (postponed), naming a class imported here only, so give it the class itself.
+    yes.__annotations__ = {"request": StarletteRequest, "return": StarletteResponse}
+
+    paths = [f"{routes.config.prefix}/{{rest:path}}"]
+    if not any(getattr(route, "path", None) == METRICS_PATH for route in server.router.routes):
+        paths.append(METRICS_PATH)
+    for path in paths:
+        server.add_api_route(path, yes, methods=YES_METHODS, include_in_schema=False)
+
+
+def _add_quart_yes_view(server: Any, routes: Routes) -> None:
+    import quart
+
+    async def yes(rest: str = "") -> quart.Response:
+        if is_question(quart.request.headers.get(ASK_HEADER), routes.secret):
+            return quart.Response(b"", 204, yes_headers(routes.secret))
+        return quart.Response(b"", 404)
+
+    endpoint = "livedash" + routes.config.prefix.replace("/", ".")
+    server.add_url_rule(f"{routes.config.prefix}/<path:rest>", endpoint, yes, methods=YES_METHODS)
+    if not any(rule.rule == METRICS_PATH for rule in server.url_map.iter_rules()):
+        server.add_url_rule(METRICS_PATH, "livedash.metrics", yes, methods=YES_METHODS)
 
 
 #: Threads that run a Flask app's pages and callbacks under an ASGI server (a2wsgi's pool);
@@ -510,6 +561,7 @@ def asgi_server(app: Any) -> ASGIApp:
         )
 
     for mounted in server.extensions.get(ROUTES_KEY, []):
-        routes = Routes(mounted.hub, mounted.config, read_context)
+        # The table Flask's own view answers with: its secret is the one the yes-view checks.
+        routes = Routes(mounted.hub, mounted.config, read_context, secret=mounted.secret)
         wrapped = LivedashASGI(wrapped, mounted.hub, mounted.config, routes)
     return wrapped

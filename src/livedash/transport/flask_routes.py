@@ -13,10 +13,13 @@ from typing import Any
 
 import flask
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Request
 
 from livedash.hub import Hub
 from livedash.transport import TransportConfig, add_client, configs_of
-from livedash.transport.routes import METRICS_PATH, Request, Routes, header_map, json_response
+from livedash.transport.guard import ASK_HEADER, is_question, secret_of, yes_headers
+from livedash.transport.routes import METRICS_PATH, Routes, header_map, json_response
+from livedash.transport.routes import Request as TableRequest
 from livedash.transport.steps import Response, run_blocking
 from livedash.transport.wire import gzip_chunks
 
@@ -28,37 +31,79 @@ METHODS = ["GET", "HEAD", "POST", "OPTIONS", "PUT", "PATCH", "DELETE"]
 
 def mount_flask(app: Any, server: flask.Flask, hub: Hub, config: TransportConfig) -> None:
     """Route ``{prefix}/...`` and ``/metrics`` of ``server`` to the table, and add the client
-    script to ``app``'s pages."""
-    routes = Routes(hub, config)
+    script to ``app``'s pages.
+
+    The routes are Flask views, so the app's ``before_request`` hooks and WSGI middleware
+    guard them as they guard its pages; :class:`OpenDoor` answers the two requests that pass
+    without them (``/health``, and a publish with the valid token) in front of Flask."""
+    routes = Routes(hub, config, secret=secret_of(server))
 
     def view(rest: str = "") -> flask.Response:
         req = flask.request
-        headers = header_map(req.headers.items())
-        request = Request(req.method, req.path, req.args.to_dict(flat=False), headers)
-        try:
-            result = run_blocking(
-                routes.handle(request), lambda limit: _read_at_most(req.stream, limit)
-            )
-        except HTTPException as exc:
-            # Werkzeug's own refusals (client went away mid-body) as JSON too.
-            result = json_response(exc.code or 400, {"error": exc.description or exc.name})
-        if isinstance(result, Response):
-            return flask.Response(
-                result.body, result.status, result.headers, content_type=result.content_type
-            )
-        start, chunks = result
-        limit_stall(req.environ, config.stall_timeout)
-        body = gzip_chunks(chunks, compact=start.compact) if start.gzip else chunks
-        return flask.Response(body, 200, start.headers)
+        if is_question(req.headers.get(ASK_HEADER), routes.secret):
+            # Served on an ASGI server, livedash asks the app's stack before serving a
+            # request natively: reaching this view means nothing in front refused it.
+            return flask.Response(b"", 204, yes_headers(routes.secret))
+        return serve_request(routes, req)
 
     endpoint = "livedash" + config.prefix.replace("/", ".")
     server.add_url_rule(f"{config.prefix}/<path:rest>", endpoint, view, methods=METHODS)
     if not any(rule.rule == METRICS_PATH for rule in server.url_map.iter_rules()):
-        server.add_url_rule(METRICS_PATH, "livedash.metrics", view)
+        server.add_url_rule(METRICS_PATH, "livedash.metrics", view, methods=METHODS)
     configs_of(server)[config.prefix] = config
     # What serving the app under uvicorn needs to put the ASGI routes in front of it.
-    server.extensions.setdefault(ROUTES_KEY, []).append(routes)
+    tables: list[Routes] = server.extensions.setdefault(ROUTES_KEY, [])
+    tables.append(routes)
+    if len(tables) == 1:
+        server.wsgi_app = OpenDoor(server.wsgi_app, tables)  # type: ignore[method-assign]
     add_client(app, config)
+
+
+def serve_request(routes: Routes, req: Request) -> flask.Response:
+    """Answer a werkzeug request for one of ``routes``' paths with the route table."""
+    headers = header_map(req.headers.items())
+    request = TableRequest(req.method, req.path, req.args.to_dict(flat=False), headers)
+    try:
+        result = run_blocking(
+            routes.handle(request), lambda limit: _read_at_most(req.stream, limit)
+        )
+    except HTTPException as exc:
+        # Werkzeug's own refusals (client went away mid-body) as JSON too.
+        result = json_response(exc.code or 400, {"error": exc.description or exc.name})
+    if isinstance(result, Response):
+        return flask.Response(
+            result.body, result.status, result.headers, content_type=result.content_type
+        )
+    start, chunks = result
+    limit_stall(req.environ, routes.config.stall_timeout)
+    body = gzip_chunks(chunks, compact=start.compact) if start.gzip else chunks
+    return flask.Response(body, 200, start.headers)
+
+
+class OpenDoor:
+    """WSGI middleware in front of a Flask app's own stack (``server.wsgi_app``) that answers
+    the livedash requests the app's guards must not decide: ``/health`` (a load balancer's
+    probe, which says only ok or 503) and a publish with the valid bearer token (a feed has
+    no session; the token is its credential). Everything else goes through the app, its
+    ``before_request`` hooks included, as under ``livedash run`` / ``serve``
+    (:meth:`~livedash.transport.routes.Routes.guarded` decides for both)."""
+
+    def __init__(self, app: Any, tables: list[Routes]) -> None:
+        self.app = app
+        self.tables = tables
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        for routes in self.tables:
+            if not routes.owns(path):
+                continue
+            req = Request(environ)
+            headers = header_map(req.headers.items())
+            request = TableRequest(req.method, path, {}, headers)
+            asked = is_question(headers.get(ASK_HEADER), routes.secret)
+            if not asked and not routes.guarded(request):
+                return serve_request(routes, req)(environ, start_response)
+        return self.app(environ, start_response)
 
 
 def limit_stall(environ: dict[str, Any], seconds: float | None) -> None:

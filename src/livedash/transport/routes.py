@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from livedash.errors import StoreError
 from livedash.hub import Hub
 from livedash.transport import ASSETS, TransportConfig
+from livedash.transport.guard import new_secret
 from livedash.transport.ingest import check_content_type, check_length, check_token, ingest
 from livedash.transport.metrics import CONTENT_TYPE, hub_registry, render
 from livedash.transport.params import BadRequest, StreamRequest, parse_float, parse_stream_request
@@ -103,9 +104,12 @@ class Routes:
         hub: Hub,
         config: TransportConfig,
         read_context: Callable[[Request], AbstractContextManager[object]] | None = None,
+        secret: str | None = None,
     ) -> None:
         self.hub = hub
         self.config = config
+        #: what a question to the app's own guards carries (:mod:`~livedash.transport.guard`)
+        self.secret = secret or new_secret()
         #: what ``can_read`` runs inside: a Flask request context when a Flask app is served
         #: on an ASGI server, so the rule may read ``flask.request`` there as under WSGI
         self.read_context = read_context or (lambda request: contextlib.nullcontext())
@@ -123,6 +127,25 @@ class Routes:
     def owns(self, path: str) -> bool:
         """True for the paths this table answers (everything else is the app's)."""
         return path == METRICS_PATH or path.startswith(self.config.prefix + "/")
+
+    def guarded(self, request: Request) -> bool:
+        """True when serving ``request`` in front of the app needs the app's own guards to
+        let it through first (:func:`~livedash.transport.guard.ask`).
+
+        Every route is guarded except ``/health`` (a load balancer's probe, which says only
+        ok or 503) and a publish carrying the valid bearer token: the token is a credential
+        of its own, for feeds that have no session. A publish without it passes the app's
+        guards and then, when a token is configured, still needs the token (401)."""
+        route = request.path[len(self.config.prefix) :]
+        if request.path != METRICS_PATH and route == "/health":
+            return False
+        if route == "/publish" and self.config.token is not None:
+            try:
+                check_token(self.config.token, request.headers.get("authorization"))
+            except BadRequest:
+                return True
+            return False
+        return True
 
     def handle(self, request: Request) -> Handler:
         """The handler for ``request`` (a path :meth:`owns`); refusals become responses."""
@@ -207,7 +230,8 @@ class Routes:
         yield StreamStart(headers, gzip, compact=wire == 2)
         if request.method == "HEAD":  # the headers say it all; do not subscribe for nobody
             return None
-        yield from EventStream(self.hub, req, self.config.heartbeat, wire).steps()
+        stream = EventStream(self.hub, req, self.config.heartbeat, wire, self.config.reauth)
+        yield from stream.steps()
         return None
 
     def poll(self, request: Request) -> Handler:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Generator, Iterable, Iterator
 
 from livedash.errors import StoreError
@@ -30,11 +31,19 @@ class EventStream:
     WSGI) or on an event loop (:mod:`livedash.transport.asgi` awaits the waits)."""
 
     def __init__(
-        self, hub: Hub, req: StreamRequest, heartbeat: float = HEARTBEAT, wire: int = 1
+        self,
+        hub: Hub,
+        req: StreamRequest,
+        heartbeat: float = HEARTBEAT,
+        wire: int = 1,
+        lifetime: float | None = None,
     ) -> None:
         self.hub = hub
         self.req = req
         self.heartbeat = heartbeat
+        #: when this response ends by itself (monotonic clock), so that the client's
+        #: reconnect passes the app's guards again (:attr:`TransportConfig.reauth`)
+        self.ends_at = None if lifetime is None else time.monotonic() + lifetime
         #: this connection's writer of messages, in the wire format the client asked for
         self.wire = encoder(wire, req.streams)
         self.cursor: Cursor = {}
@@ -71,6 +80,8 @@ class EventStream:
                         yield BLOCKING
                         yield from self._catch_up(self.req.streams)
                         synced = True
+                    if self.ends_at is not None and time.monotonic() >= self.ends_at:
+                        return  # the client resumes from its cursor, asked again
                     yield Wait(sub, self.heartbeat)
                     events, status = sub.get(0)
                 except Resync:

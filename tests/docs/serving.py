@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -40,6 +41,8 @@ def serving(
             try:
                 urllib.request.urlopen(url + "/", timeout=5).close()
                 break
+            except urllib.error.HTTPError:
+                break  # any answer (a guarded app's 401 or redirect) means it serves
             except OSError:
                 if proc.poll() is not None:
                     raise AssertionError(

@@ -113,7 +113,16 @@ CHECKS: dict[str, Check] = {
     "porting/live.py": text_matches("#live-update-text", SEED_TEXT),
 }
 #: examples that need a second actor, tested by their own test below
-OWN_TESTS = {"ingest_app.py", "ingest_client.py", "mqtt_app.py", "scaled_app.py", "fastapi_app.py"}
+OWN_TESTS = {
+    "ingest_app.py",
+    "ingest_client.py",
+    "mqtt_app.py",
+    "scaled_app.py",
+    "fastapi_app.py",
+    # tests/e2e/test_auth_examples.py
+    "auth/basic_auth.py",
+    "auth/login_app.py",
+}
 
 
 def example_files() -> list[str]:

@@ -320,3 +320,20 @@ def test_a_signed_out_users_stream_ends_and_its_reconnect_is_refused(
         client = SSEClient(port, "/livedash/events?stream=payroll", {"Cookie": cookie})
         assert client.response.status == 302
         client.close()
+
+
+def test_quart_before_request_hooks_guard_every_livedash_route(tmp_path: Path) -> None:
+    from tests.security.auth_apps.quart_app import USER_TOKEN
+
+    with served("livedash run", "quart_app", tmp_path) as server:
+        for route in ROUTES:
+            status, body = _call(server, route, {})
+            assert status == 401, (route, status, body[:200], server.output())
+            assert str(SALARY).encode() not in body
+        assert _stored_salaries(server.store) == {SALARY}
+        signed_in = {"Authorization": f"Bearer {USER_TOKEN}"}
+        for route in ("events", "poll", "range", "metrics"):
+            status, body = _call(server, route, signed_in)
+            assert status == 200, (route, status, body[:300])
+        assert _call(server, "publish", signed_in)[0] == 200
+        assert request("GET", server.url + "/livedash/health")[0] == 200

@@ -16,7 +16,7 @@ app, hub = payroll_app(backend="quart")
 server: Any = app.server
 
 
-@server.before_request
+@server.before_request  # type: ignore[untyped-decorator]
 async def require_token() -> Any:
     if quart.request.headers.get("authorization") != f"Bearer {USER_TOKEN}":
         return quart.Response('{"error": "sign in"}', 401, content_type="application/json")

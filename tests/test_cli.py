@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from livedash.cli import main
+from tests.cli_process import one_line_error, run_cli
 from tests.conftest import free_port
 from tests.docs.serving import serving
 
@@ -51,6 +52,14 @@ def test_bad_store_url_is_a_one_line_error(url: str, expected: str) -> None:
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0]
+
+
+@pytest.mark.parametrize("command", ["run", "serve"])
+@pytest.mark.parametrize("port", ["99999", "65536", "0", "-1"])
+def test_a_port_out_of_range_is_refused_before_anything_starts(command: str, port: str) -> None:
+    # uvicorn took 99999 modulo 65536 under `run` and raised OverflowError under `serve`.
+    line = one_line_error(run_cli(command, "seed", "--store", "memory://", "--port", port))
+    assert line == f"livedash: error: --port must be 1-65535, got {port}"
 
 
 def test_bad_transport_is_refused_by_argparse(capsys: pytest.CaptureFixture[str]) -> None:

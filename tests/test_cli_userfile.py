@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from livedash.cli import build_parser
+from tests.cli_process import one_line_error, run_cli
 from tests.conftest import free_port
 from tests.docs.serving import serving
 
@@ -58,6 +59,54 @@ def test_other_import_errors_keep_their_traceback(tmp_path: Path) -> None:
     result = _run("run", "broken.py", cwd=tmp_path)
     assert result.returncode != 0
     assert "Traceback" in result.stderr and "no_such_module_here" in result.stderr
+
+
+def test_a_syntax_error_is_one_line_naming_the_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "typo.py").write_text("from dash import Dash\napp = Dash(__name__)\nif app\n")
+    line = one_line_error(run_cli("run", "typo.py", cwd=tmp_path))
+    assert line.startswith("livedash: error: syntax error in typo.py, line 3: "), line
+    assert line.endswith(": if app"), line
+    # In a module the file imports, the line names that module and says who imported it.
+    (tmp_path / "main.py").write_text("import typo\n")
+    line = one_line_error(run_cli("run", "main.py", cwd=tmp_path))
+    assert line.startswith("livedash: error: cannot import main.py: syntax error in "), line
+    assert f"{tmp_path / 'typo.py'}, line 3: " in line
+
+
+def test_the_store_printed_is_the_one_the_apps_hub_uses(tmp_path: Path) -> None:
+    (tmp_path / "own.py").write_text(
+        textwrap.dedent(
+            f"""
+            from dash import Dash, html
+            from livedash import Hub
+
+            hub = Hub("sqlite:///{tmp_path / "own.db"}")
+            app = Dash(__name__)
+            app.layout = html.Div("own store")
+            hub.init_app(app)
+            """
+        )
+    )
+    port = str(free_port())
+    with subprocess.Popen(
+        [sys.executable, "-m", "livedash.cli", "run", "own.py", "--port", port],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            assert proc.stderr is not None
+            # The line is printed before serving starts; read up to it.
+            for line in proc.stderr:
+                if "serving own.py" in line:
+                    break
+            else:
+                raise AssertionError(f"no serving line; exit {proc.wait()}")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    assert f"store sqlite:///{tmp_path / 'own.db'})" in line
+    assert "livedash.db" not in line
 
 
 def test_users_file_is_served_with_its_assets_and_sibling_modules(tmp_path: Path) -> None:

@@ -12,7 +12,8 @@ from typing import Any
 
 from livedash.apps import APPS, AppOptions, create
 from livedash.errors import ConfigError, LivedashError
-from livedash.serve import set_heartbeat
+from livedash.serve import check_port, set_heartbeat
+from livedash.stores import store_url
 
 log = logging.getLogger("livedash")
 
@@ -126,6 +127,34 @@ def _secure(app: Any, host: str, token: str | None) -> None:
             )
 
 
+def _stores_of(app: Any) -> list[str]:
+    """The URLs of the stores of the hubs mounted on ``app``, in mounting order (empty when
+    none is found)."""
+    from livedash.transport.asgi import LivedashASGI
+    from livedash.transport.flask_routes import ROUTES_KEY
+
+    server = getattr(app, "server", None)
+    hubs: list[Any] = []
+    extensions = getattr(server, "extensions", None)
+    if isinstance(extensions, dict):  # Flask keeps the route tables here
+        hubs += [routes.hub for routes in extensions.get(ROUTES_KEY, [])]
+    # fastapi: livedash is a middleware of the server, with the hub among its arguments.
+    for middleware in getattr(server, "user_middleware", None) or []:
+        if getattr(middleware, "cls", None) is LivedashASGI:
+            hubs.append(middleware.kwargs["hub"])
+    # quart: livedash wraps the server's ASGI app, once per mount.
+    layer = getattr(server, "asgi_app", None)
+    while isinstance(layer, LivedashASGI):
+        hubs.append(layer.routes.hub)
+        layer = layer.app
+    urls: list[str] = []
+    for hub in hubs:
+        url = store_url(hub.store)
+        if url not in urls:
+            urls.append(url)
+    return urls
+
+
 def add_serve_parser(commands: Any) -> None:
     """``livedash serve``: uvicorn, several workers, a shared store."""
     from livedash.serve import DEFAULT_CONNECTIONS
@@ -187,21 +216,12 @@ def _serve(args: argparse.Namespace) -> int:
             "open connections per worker)"
         )
     heartbeat = _heartbeat(args)
-    if heartbeat is not None:  # each worker applies it to the app it builds
-        os.environ[HEARTBEAT_ENV] = repr(heartbeat)
-    # Workers build their apps after the exec; the environment is how the token reaches them.
+    # Every setting a worker would refuse is refused here, before any worker starts: a
+    # worker that fails while building its app is restarted by uvicorn, in a loop.
     token = args.token or os.environ.get("LIVEDASH_TOKEN") or None
+    if token is not None:
+        TransportConfig(token=token)  # the rules each worker's app applies
     check_binding(args.host, token)
-    if args.token is not None:
-        TransportConfig(token=args.token)
-        os.environ["LIVEDASH_TOKEN"] = args.token
-    if token is None:
-        log.info(
-            "livedash: ingest is OPEN: POST /livedash/publish accepts events from anyone who "
-            "can reach %s (this machine only) unless the app sets a token; set --token or "
-            "LIVEDASH_TOKEN to require one",
-            args.host,
-        )
     options = ServeOptions(
         app=args.app,
         store=args.store,
@@ -212,8 +232,20 @@ def _serve(args: argparse.Namespace) -> int:
     )
     check(options)  # the cheap refusals, before building the app to ask its backend
     check_store(args.store)
+    if heartbeat is not None:  # each worker applies it to the app it builds
+        os.environ[HEARTBEAT_ENV] = repr(heartbeat)
+    # Workers build their apps after the exec; the environment is how the token reaches them.
+    if args.token is not None:
+        os.environ["LIVEDASH_TOKEN"] = args.token
     # Flask apps get a2wsgi for their pages and callbacks: ask the app which backend it has.
     options = replace(options, backend=detect_backend(args.app, args.store))
+    if token is None:
+        log.info(
+            "livedash: ingest is OPEN: POST /livedash/publish accepts events from anyone who "
+            "can reach %s (this machine only) unless the app sets a token; set --token or "
+            "LIVEDASH_TOKEN to require one",
+            args.host,
+        )
     log.info(
         "livedash: serving %s (%s backend) with %d uvicorn worker(s), store %s, on http://%s:%d/",
         args.app,
@@ -239,7 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             mqtt=args.mqtt,
             mqtt_broker=args.mqtt_broker,
         )
-        heartbeat = _heartbeat(args)  # checked before the app is built
+        check_port(args.port)  # these are checked before the app is built
+        heartbeat = _heartbeat(args)
         app = create(args.app, options)
         _secure(app, args.host, args.token)
         set_heartbeat(app, heartbeat)
@@ -247,8 +280,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"livedash: error: {exc}", file=sys.stderr)
         return 2
     where = f"http://{args.host}:{args.port}/"
+    # A user's file opens its own hub's store; --store builds the shipped apps only.
+    stores = _stores_of(app) or [args.store]
     log.info(
-        "livedash: serving %s (%s, store %s) on %s", args.app, args.transport, args.store, where
+        "livedash: serving %s (%s, store %s) on %s",
+        args.app,
+        args.transport,
+        ", ".join(stores),
+        where,
     )
     from livedash.serve import run
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 
 from livedash.errors import StoreError
 from livedash.events import Event
+from livedash.failures import FailureLog
 from livedash.stores.base import Store
 
 log = logging.getLogger(__name__)
@@ -207,6 +208,16 @@ class Fanout:
         self._stopped = False
         self._thread: threading.Thread | None = None
         self.healthy = True
+        # A store that stays down fails every retry: one line when it starts, one at the end.
+        self._failures = FailureLog(log, "store reader of open event streams")
+
+    @property
+    def failing(self) -> bool:
+        """True while the reader follows streams and its last read failed. (``healthy``
+        keeps the last verdict after every stream is gone, when no read revises it.)"""
+        # Without the lock: subscribe() holds it across a store read, and this is asked on
+        # the event loop. A glance at the dict's size is atomic.
+        return not self.healthy and bool(self._cursor)
 
     def subscribe(self, streams: Iterable[str], maxsize: int) -> Subscription:
         """Register a subscription; events published after this call reach it."""
@@ -288,7 +299,7 @@ class Fanout:
                     next_check = time.monotonic() + HEAD_CHECK
                     rewound = {s: h for s in cursor if (h := self._store.head(s)) < cursor[s]}
             except StoreError as exc:
-                log.warning("livedash: store read failed, retrying in %.1fs: %s", delay, exc)
+                self._failures.failed(exc)
                 next_check = 0.0  # the store may come back without the data: check at once
                 self._set_health(False)
                 with self._lock:
@@ -296,6 +307,7 @@ class Fanout:
                 delay = min(RETRY_MAX, delay * 2)
                 continue
             delay = RETRY_MIN
+            self._failures.succeeded()
             self._set_health(True)
             if rewound:
                 self._rewind(rewound)

@@ -10,8 +10,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from livedash.errors import PublishError
+from livedash.errors import PublishError, StoreError
 from livedash.events import MAX_EVENT_BYTES, Event, encode_data, validate_stream_name
+from livedash.failures import FailureLog
 from livedash.fanout import (
     RETRY_MAX,
     RETRY_MIN,
@@ -42,6 +43,12 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: Seconds a store probe's answer is reused by :meth:`Hub.check_health`, so that a flood of
+#: health checks costs the store at most one read a second.
+HEALTH_TTL = 1.0
+#: The stream whose head the probe reads: not a valid stream name, so no one publishes to it.
+PROBE_STREAM = "livedash:health"
 
 ProducerFn = Callable[[], Mapping[str, Any] | None]
 
@@ -97,6 +104,10 @@ class Hub:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._started = False
+        # The last probe of check_health (did the store answer, monotonic time), and the lock
+        # the one probe in flight holds.
+        self._probe: tuple[bool, float] | None = None
+        self._probe_lock = threading.Lock()
 
     # -- publishing -----------------------------------------------------------------------
     def stream(
@@ -156,6 +167,40 @@ class Hub:
     def healthy(self) -> bool:
         """False while the store cannot be read (for example Redis is down)."""
         return self._fanout.healthy
+
+    def fresh_health(self) -> bool | None:
+        """What :meth:`check_health` would answer, when that needs no store read (its last
+        probe is younger than :data:`HEALTH_TTL`); else None. Never blocks."""
+        probe = self._probe
+        if probe is None or time.monotonic() - probe[1] >= HEALTH_TTL:
+            return None
+        return probe[0] and not self._fanout.failing
+
+    def check_health(self) -> bool:
+        """True while the store answers: a read of the store at most every
+        :data:`HEALTH_TTL` seconds, and the fan-out's reads are not failing. A store that was
+        never reached counts as down.
+
+        Blocks for up to one store command's timeout (for Redis, a second to connect or two
+        for a reply): call it off the event loop."""
+        probe = self._probe
+        # One probe at a time. While it runs, the others take the previous answer, so that a
+        # flood of checks against a hanging store does not tie up a thread each.
+        if not self._probe_lock.acquire(blocking=probe is None):
+            assert probe is not None
+            return probe[0] and not self._fanout.failing
+        try:
+            probe = self._probe
+            if probe is None or time.monotonic() - probe[1] >= HEALTH_TTL:
+                try:
+                    self.store.head(PROBE_STREAM)
+                    answered = True
+                except StoreError:
+                    answered = False
+                probe = self._probe = (answered, time.monotonic())
+        finally:
+            self._probe_lock.release()
+        return probe[0] and not self._fanout.failing
 
     def subscriber_count(self) -> int:
         """Open subscriptions in this process."""
@@ -222,6 +267,8 @@ class Hub:
         # write, as costly as the publish at one tick a second. Timed from before the request,
         # so this process never thinks it holds the lease longer than the store does.
         held_until = 0.0
+        # A failure that repeats every tick (the store is down) is logged once, with a count.
+        failures = FailureLog(log, f"producer for stream {producer.stream!r}")
         next_tick = time.monotonic()
         while not self._stop.wait(max(0.0, next_tick - time.monotonic())):
             next_tick += producer.seconds
@@ -232,14 +279,17 @@ class Hub:
                 if held_until - asked < ttl / 2:
                     held_until = 0.0
                     if not self.store.acquire_lease(lease, self.instance_id, ttl):
+                        failures.succeeded()  # the store answered: another process holds it
                         continue
                     held_until = asked + ttl
                 data = producer.fn()
                 if data is not None:
                     self.publish(producer.stream, data)
-            except Exception:
+            except Exception as exc:
                 producer.errors += 1
-                log.exception("livedash: producer for stream %r failed", producer.stream)
+                failures.failed(exc)
+            else:
+                failures.succeeded()
 
     # -- lifecycle ------------------------------------------------------------------------
     def init_app(self, app: Any, config: TransportConfig | None = None) -> None:

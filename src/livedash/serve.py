@@ -44,6 +44,8 @@ GRACEFUL_TIMEOUT = 5
 APP_ENV, STORE_ENV = "LIVEDASH_SERVE_APP", "LIVEDASH_SERVE_STORE"
 #: Longest the backend probe may take to build the app (imports Dash, opens the store).
 PROBE_TIMEOUT = 120
+#: Highest TCP port number.
+MAX_PORT = 65535
 #: Seconds between keep-alive comments on idle event streams, for every livedash mounted on
 #: the app (``--heartbeat``; how it reaches the workers, which build their apps after the exec).
 HEARTBEAT_ENV = "LIVEDASH_HEARTBEAT"
@@ -69,10 +71,21 @@ class ServeOptions:
     backend: str = "flask"
 
 
-def check(options: ServeOptions) -> None:
-    """Refuse settings that cannot work, with a message saying what to use instead."""
-    from livedash.apps import APPS
+def check_port(port: int) -> None:
+    """Refuse a TCP port number the OS cannot bind (uvicorn would fail deep inside, or
+    listen somewhere else)."""
+    if not 1 <= port <= MAX_PORT:
+        raise ConfigError(f"--port must be 1-{MAX_PORT}, got {port}")
 
+
+def check(options: ServeOptions) -> None:
+    """Refuse settings that cannot work, with a message saying what to use instead. No
+    I/O: the store is not opened (see :func:`check_store`)."""
+    from livedash.apps import APPS
+    from livedash.stores import check_store_url
+
+    check_port(options.port)
+    check_store_url(options.store)
     if options.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {options.workers}")
     if options.app not in APPS and not _is_import_spec(options.app):
@@ -200,6 +213,10 @@ def load_app(spec: str, store: str) -> Any:
         target = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"cannot load app {spec!r}: {exc}") from exc
+    except SyntaxError as exc:
+        from livedash.apps.userfile import syntax_error_message
+
+        raise ConfigError(f"cannot load app {spec!r}: {syntax_error_message(exc)}") from None
     app = target if hasattr(target, "server") else target(options)
     if not hasattr(app, "server"):
         raise ConfigError(f"{spec!r} gave {type(app).__name__}, not a dash.Dash app")
@@ -301,7 +318,8 @@ def detect_backend(spec: str, store: str) -> str:
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
         detail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise ConfigError(f"cannot load app {spec!r}: {detail}")
+        prefix = f"cannot load app {spec!r}: "
+        raise ConfigError(detail if detail.startswith(prefix) else prefix + detail)
     return lines[-1]
 
 

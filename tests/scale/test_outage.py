@@ -4,16 +4,20 @@ clear error, and everything resumes when Redis is back - with its data (AOF) or 
 from __future__ import annotations
 
 import json
+import re
+import time
 import urllib.error
-from collections.abc import Iterator
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import free_port
 from tests.redis_server import RedisServer
-from tests.scale.conftest import TEST_APP, ServeFactory
-from tests.sse_client import SSEClient
+from tests.scale.conftest import TEST_APP, ServeFactory, ServeProcess
+from tests.sse_client import Message, SSEClient
 
 pytestmark = pytest.mark.redis
 
@@ -130,3 +134,94 @@ def test_a_tab_follows_a_stream_that_redis_restarted_without_its_data(
     assert server.publish("feed", {"v": "next"}) == [3]
     page.wait_for_function(f"() => JSON.stringify(({Y})()) === '[1,2,3]'", timeout=30_000)
     _badge_is(page, "live")
+
+
+OUTAGE_APP = "tests.scale.outage_app:create_app"
+#: Failed ticks the outage test waits for (at 0.05 s a tick, about a second of outage).
+REPEATS = 20
+#: What each repeated failure is logged as (see tests/scale/outage_app.py).
+FAILING = {
+    "producer": "producer for stream 'tick'",
+    "source": "Every(0.05) source 'every.beat'",
+    "reader": "store reader of open event streams",
+}
+
+
+def _health(server: ServeProcess) -> int:
+    try:
+        with urllib.request.urlopen(f"{server.url}/livedash/health", timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def _wait_for(what: str, check: Callable[[], bool], deadline: float = 30.0) -> None:
+    end = time.monotonic() + deadline
+    while not check():
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def _next(messages: Iterator[Message], event: str) -> Message:
+    """The next message named ``event`` (others are skipped)."""
+    for msg in messages:
+        if msg.event == event:
+            return msg
+    raise AssertionError(f"the event stream ended before a {event!r} message")
+
+
+def _lines(server: ServeProcess) -> list[str]:
+    return server.log_path.read_text(errors="replace").splitlines()
+
+
+def test_health_is_503_while_redis_is_down_and_the_log_says_so_once(
+    serve: ServeFactory, volatile_redis: RedisServer, tmp_path: Path
+) -> None:
+    calls = tmp_path / "calls"
+    server = serve(OUTAGE_APP, volatile_redis.url(), env={"LIVEDASH_TEST_CALLS": str(calls)})
+    _wait_for("health 200", lambda: _health(server) == 200)
+    client = SSEClient(server.port, "/livedash/events?stream=tick")  # the fan-out reader
+    try:
+        messages = iter(client)
+        _next(messages, "message")
+        before = len(_lines(server))
+        started = time.monotonic()
+        volatile_redis.kill()
+        assert _next(messages, "status").json() == {"store": "degraded"}
+        _wait_for("health 503", lambda: _health(server) == 503)
+        ticks = calls.stat().st_size
+        _wait_for(f"{REPEATS} failed ticks", lambda: calls.stat().st_size >= ticks + REPEATS)
+        outage = _lines(server)[before:]
+        print(f"{len(outage)} log lines in {time.monotonic() - started:.1f} s of outage:")
+        print("\n".join(outage))
+        assert not [line for line in outage if "Traceback" in line]
+        for what in FAILING.values():
+            failed = [line for line in outage if f"livedash: {what} failed: " in line]
+            assert len(failed) == 1, outage
+            assert "StoreUnavailable" in failed[0] and "unreachable" in failed[0]
+        assert len(outage) <= len(FAILING) + 1, outage  # and next to nothing else
+
+        volatile_redis.start()
+        assert _next(messages, "status").json() == {"store": "ok"}
+        _wait_for("health 200", lambda: _health(server) == 200)
+
+        def recovered(what: str) -> list[str]:
+            return [line for line in _lines(server) if f"livedash: {what} recovered" in line]
+
+        _wait_for("recovered lines", lambda: all(recovered(what) for what in FAILING.values()))
+        for what in FAILING.values():
+            assert len(recovered(what)) == 1
+        count = re.search(r"(\d+) failures", recovered(FAILING["source"])[0])
+        assert count is not None and int(count.group(1)) >= REPEATS
+        print("\n".join(_lines(server)[before + len(outage) :]))
+    finally:
+        client.close()
+
+
+def test_health_is_503_when_the_store_was_never_reachable(serve: ServeFactory) -> None:
+    server = serve(TEST_APP, f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    body = urllib.request.Request(f"{server.url}/livedash/health")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(body, timeout=10)
+    assert info.value.code == 503
+    assert json.load(info.value)["store"] == "degraded"

@@ -11,6 +11,7 @@ import pytest
 
 from livedash.errors import ConfigError
 from livedash.serve import ServeOptions, load_app, uvicorn_argv
+from tests.cli_process import one_line_error, run_cli
 from tests.conftest import free_port
 from tests.scale.conftest import TEST_APP, ServeFactory
 from tests.sse_client import SSEClient
@@ -62,6 +63,30 @@ def test_an_unreachable_cluster_is_a_one_line_error_before_any_worker_starts() -
     assert len(errors) == 1, result.stderr
     assert errors[0].startswith("livedash: error: cannot reach Redis Cluster " + nodes)
     assert "--cluster-enabled yes" in errors[0] and "uvicorn" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("store", "token", "expected"),
+    [
+        ("postgres://x", None, "unknown scheme 'postgres'"),
+        ("sqlite:///no/such/dir/x.db", None, "the folder 'no/such/dir' does not exist"),
+        ("redis://localhost:port/0", None, "bad Redis URL"),
+        ("sqlite:///live.db", "two words", "token must be a non-empty string"),
+    ],
+)
+def test_settings_a_worker_would_refuse_stop_serve_before_any_worker_starts(
+    store: str, token: str | None, expected: str, tmp_path: Path
+) -> None:
+    # Each of these started uvicorn, whose workers then failed to build the app and were
+    # restarted in a loop, answering nothing. The master refuses them, with the line `run`
+    # gives for the same mistake.
+    env = {"LIVEDASH_TOKEN": token or ""}
+    port = str(free_port())
+    served = run_cli("serve", "seed", "--store", store, "--port", port, cwd=tmp_path, env=env)
+    line = one_line_error(served)
+    assert expected in line and "uvicorn" not in served.stdout + served.stderr
+    ran = run_cli("run", "seed", "--store", store, "--port", port, cwd=tmp_path, env=env)
+    assert one_line_error(ran) == line
 
 
 def test_uvicorn_command_line() -> None:

@@ -27,6 +27,16 @@ def is_app_file(name: str) -> bool:
     return name.endswith(".py") or "/" in name or "\\" in name
 
 
+def syntax_error_message(exc: SyntaxError, shown: str | None = None) -> str:
+    """One line naming the file and line of ``exc`` and what Python says is wrong there
+    (``syntax error in app.py, line 4: invalid syntax: def f(:``); ``shown`` is how to
+    name the file (default: the path in ``exc``)."""
+    where = shown or exc.filename or "<unknown file>"
+    line = f", line {exc.lineno}" if exc.lineno else ""
+    code = (exc.text or "").strip()
+    return f"syntax error in {where}{line}: {exc.msg}" + (f": {code}" if code else "")
+
+
 def _module_name(path: Path) -> str:
     # Dash(__name__) finds the app's assets/ folder through sys.modules[__name__].__file__,
     # so the module is registered under a name that nothing else in the process uses.
@@ -74,6 +84,13 @@ def load_app_file(path_text: str) -> Any:
             f"{path_text} imports {exc.name}, which Dash 2 replaced: "
             f"use `from dash import dcc, html` (then `{old}.` names work as before)"
         ) from None
+    except SyntaxError as exc:
+        sys.modules.pop(name, None)
+        # The traceback would show only livedash's import machinery above the one line that
+        # matters: the file and line to fix (which may be a module the file imports).
+        if exc.filename == str(path):
+            raise ConfigError(syntax_error_message(exc, path_text)) from None
+        raise ConfigError(f"cannot import {path_text}: {syntax_error_message(exc)}") from None
     except BaseException:
         sys.modules.pop(name, None)
         raise

@@ -6,7 +6,8 @@ holds the store lease ``source:NAME`` while it runs, in exactly one process of a
 deployment at a time: with four workers on one store, an MQTT topic is still published
 once per message, and a polled URL is polled once per period. When the holder dies, the
 lease expires and another process starts the source. A source that raises is logged and
-started again after a back-off.
+started again after a back-off. A failure that repeats (the store is down) is logged once, with
+a count, and its end once (:class:`~livedash.failures.FailureLog`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from livedash.errors import PublishError, StoreError
 from livedash.events import validate_stream_name
+from livedash.failures import FailureLog
 
 if TYPE_CHECKING:
     from livedash.hub import Hub
@@ -59,6 +61,9 @@ class Source(ABC):
         self._runner: threading.Thread | None = None
         self._runner_stop = threading.Event()
         self._lock = threading.Lock()
+        self._dropped = FailureLog(log, f"source {self.name!r} publishing")
+        self._lease_failures = FailureLog(log, f"source {self.name!r} lease")
+        self._run_failures = FailureLog(log, f"source {self.name!r} (restarted after a back-off)")
 
     @abstractmethod
     def run(self, emit: Emit, stopping: threading.Event) -> None:
@@ -96,18 +101,21 @@ class Source(ABC):
             self._hub.publish(stream, data)
         except PublishError as exc:
             self.errors += 1
-            log.warning("livedash: source %r dropped an event for %r: %s", self.name, stream, exc)
+            self._dropped.failed(exc, kind=f"event dropped ({exc.reason})")
         else:
             self.published += 1
+            self._dropped.succeeded()
 
     def _holds_lease(self, hub: Hub) -> bool:
         if not self.single:
             return True
         try:
-            return hub.store.acquire_lease(f"source:{self.name}", hub.instance_id, self.lease_ttl)
+            held = hub.store.acquire_lease(f"source:{self.name}", hub.instance_id, self.lease_ttl)
         except StoreError as exc:
-            log.warning("livedash: source %r cannot renew its lease: %s", self.name, exc)
+            self._lease_failures.failed(exc)
             return False
+        self._lease_failures.succeeded()
+        return held
 
     def _supervise(self) -> None:
         hub = self._hub
@@ -134,6 +142,7 @@ class Source(ABC):
                 self._stop_runner()
             elif alive:
                 delay = RESTART_MIN  # it has kept running for a while: forget old failures
+                self._run_failures.succeeded()
             self._stop.wait(wait)
         self._stop_runner()
 
@@ -149,9 +158,9 @@ class Source(ABC):
         self.running.set()
         try:
             self.run(self._emit, stopping)
-        except Exception:
+        except Exception as exc:
             self.errors += 1
-            log.exception("livedash: source %r failed; it will be restarted", self.name)
+            self._run_failures.failed(exc)
         finally:
             self.running.clear()
 
@@ -185,16 +194,19 @@ class Every(Source):
 
     def run(self, emit: Emit, stopping: threading.Event) -> None:
         """Call ``fn`` once per period until stopped; a late tick is skipped, not bunched."""
+        failures = FailureLog(log, f"Every({self.seconds:g}) source {self.name!r}")
         next_tick = time.monotonic()
         while not stopping.wait(max(0.0, next_tick - time.monotonic())):
             next_tick += self.seconds
             if next_tick < time.monotonic():
                 next_tick = time.monotonic() + self.seconds
+            # One failed call (or a store down for a while) must not stop the ticks.
             try:
                 data = self.fn()
-            except Exception:  # one failed call must not stop the ticks
+                if data is not None:
+                    emit(self.stream, data)
+            except Exception as exc:
                 self.errors += 1
-                log.exception("livedash: Every(%s) source %r failed", self.seconds, self.name)
-                continue
-            if data is not None:
-                emit(self.stream, data)
+                failures.failed(exc)
+            else:
+                failures.succeeded()

@@ -5,8 +5,8 @@ For each variant (``before``: the livedash of a git ref, default ``main``, serve
 at 1 update/s in real headless Chromium tabs, then one tab at a high rate (load). Per run:
 
 - publish -> DOM latency p50/p99 (the harness's MutationObserver, same clock as the server),
-  split into publish -> apply (``set_props`` called, from ``livedash.onApply``) and
-  apply -> DOM (Dash/React rendering the new value);
+  split into publish -> apply (``set_props`` called, from the client's internal ``_onApply``
+  hook) and apply -> DOM (Dash/React rendering the new value);
 - the renderer's main-thread time per update: CDP ``Performance.getMetrics`` ``TaskDuration``
   and ``ScriptDuration`` deltas over the window, divided by the updates the tab showed;
 - under load: events received vs ``set_props`` calls (coalescing).
@@ -37,7 +37,8 @@ APPLY_HOOK = r"""
   const rec = window.__apply = [];
   const install = () => {
     if (!window.livedash) return false;
-    window.livedash.onApply = (w, e) => {
+    // _onApply is the internal hook; the `before` variant's older client reads onApply.
+    window.livedash._onApply = window.livedash.onApply = (w, e) => {
       if (e && e[1] !== undefined) rec.push([e[1], Date.now()]);
     };
     return true;

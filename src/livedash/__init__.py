@@ -29,10 +29,12 @@ if TYPE_CHECKING:
         LiveAlerts,
         LiveCandles,
         LiveChatLog,
+        LiveData,
         LiveGraph,
         LiveIndicator,
         LiveTable,
         LiveText,
+        widget_attrs,
     )
     from livedash.transport import TransportConfig, mount
 
@@ -43,12 +45,14 @@ _LAZY = {
     "LiveAlerts": "livedash.components",
     "LiveCandles": "livedash.components",
     "LiveChatLog": "livedash.components",
+    "LiveData": "livedash.components",
     "LiveGraph": "livedash.components",
     "LiveIndicator": "livedash.components",
     "LiveTable": "livedash.components",
     "LiveText": "livedash.components",
     "TransportConfig": "livedash.transport",
     "mount": "livedash.transport",
+    "widget_attrs": "livedash.components",
 }
 
 
@@ -69,6 +73,7 @@ __all__ = [
     "LiveAlerts",
     "LiveCandles",
     "LiveChatLog",
+    "LiveData",
     "LiveGraph",
     "LiveIndicator",
     "LiveTable",
@@ -83,4 +88,5 @@ __all__ = [
     "__version__",
     "mount",
     "open_store",
+    "widget_attrs",
 ]

@@ -9,6 +9,7 @@ from typing import Any
 
 from dash import dcc, html
 
+from livedash.errors import ConfigError
 from livedash.events import validate_stream_name
 
 SPEC_ATTR = "data-livedash"
@@ -426,3 +427,95 @@ def LiveAlerts(
         className=f"livedash-alerts {className}".strip(),
         **_spec_attrs(spec),
     )
+
+
+#: Default ``max_backlog`` of :func:`LiveData`: events held for one component while it waits.
+MAX_BACKLOG = 10_000
+
+
+def LiveData(
+    stream: str,
+    *,
+    id: str,
+    history: int = 0,
+    max_backlog: int = MAX_BACKLOG,
+    interval: int | None = None,
+) -> html.Div:
+    """The events of ``stream`` as an ordinary Dash prop: ``Input(id, "data")`` (or ``State``)
+    in your own server or clientside callbacks, for any component of any library.
+
+    Each update of ``data`` carries every event since the previous update, oldest first::
+
+        {"events": [{"seq": 41, "ts": 1767225600.5, "data": {...}}, ...], "reset": False}
+
+    - Lossless and in order: a callback on ``data`` sees each event exactly once. Updates are
+      coalesced, at most one per animation frame (or per ``interval`` milliseconds), and at
+      most one is in flight: the next update waits until the callbacks that the previous one
+      triggered have finished, accumulating the events meanwhile.
+    - ``history``: the first update after the page loads carries the newest ``history``
+      events of the stream (``0``: only events published from then on).
+    - A hidden tab updates nothing and gets its backlog in one update when shown.
+    - ``max_backlog``: when more events than this wait for one update (a tab hidden for long,
+      a callback slower than the stream), they are dropped and the next update says
+      ``"reset": True`` and carries the newest ``history`` events: replace what you built from
+      earlier updates. A stream the server resets (retention dropped events this tab never
+      saw) does the same.
+
+    The component renders nothing visible: a hidden ``html.Div`` around a ``dcc.Store``
+    whose id is ``id``. Several ``LiveData`` on a page (and all tabs of a browser) share one
+    connection. A server callback on ``data`` costs one request per update per tab; a
+    clientside callback costs none.
+    """
+    validate_stream_name(stream)
+    if not isinstance(id, str) or not id:
+        raise ConfigError(
+            f"LiveData needs id='...', a non-empty string to name in callbacks; got {id!r}"
+        )
+    if not isinstance(history, int) or history < 0:
+        raise ConfigError(f"history must be a whole number of events >= 0, got {history!r}")
+    if not isinstance(max_backlog, int) or max_backlog < max(1, history):
+        raise ConfigError(
+            f"max_backlog must be a whole number >= history ({history}) and >= 1, got "
+            f"{max_backlog!r}: it bounds the events held for one update"
+        )
+    if interval is not None and (not isinstance(interval, int) or interval < 0):
+        raise ConfigError(
+            f"interval must be None (one update per animation frame at most) or milliseconds "
+            f">= 0, got {interval!r}"
+        )
+    spec = {
+        "kind": "data",
+        "stream": stream,
+        "target": id,
+        "history": history,
+        "max_backlog": max_backlog,
+        "interval": interval or 0,
+    }
+    return html.Div(
+        dcc.Store(id=id, data=None, storage_type="memory"),
+        className="livedash-data",
+        style={"display": "none"},
+        **_spec_attrs(spec),
+    )
+
+
+def widget_attrs(kind: str, stream: str, /, **options: Any) -> dict[str, Any]:
+    """The attribute that makes any ``html`` component a live widget of ``kind``, a kind your
+    own script registers with ``livedash.registerKind(kind, Constructor)`` in the browser.
+
+    Spread it into the component: ``html.Canvas(id="spark", **widget_attrs("sparkline",
+    "temps", field="value"))``. The widget's constructor receives ``spec`` = ``{"kind":
+    kind, "stream": stream, **options}`` and the element; ``options`` must be JSON values.
+    The element needs an ``id`` (or give ``target="other-id"`` in ``options``).
+    """
+    if not isinstance(kind, str) or not kind:
+        raise ConfigError(f"kind must be a non-empty string naming a registered kind, got {kind!r}")
+    reserved = {"kind", "stream"} & options.keys()
+    if reserved:
+        raise ConfigError(f"{sorted(reserved)} are set from the arguments; drop them from options")
+    try:
+        return _spec_attrs({"kind": kind, "stream": stream, **options})
+    except TypeError as err:
+        raise ConfigError(
+            f"widget options must be JSON values (str, number, list, dict): {err}"
+        ) from None

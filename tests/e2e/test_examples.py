@@ -82,6 +82,24 @@ def rows_match(table_id: str, rows: int, pattern: str) -> Check:
     return check
 
 
+def canvas_drawn(widget_id: str, values: int) -> Check:
+    """The custom widget ``widget_id`` holds at least ``values`` values and has drawn on its
+    canvas (a pixel that is not transparent)."""
+
+    def check(page: Any, url: str) -> None:
+        page.wait_for_function(
+            "([id, n]) => { const w = window.livedash?.widgets?.[id];"
+            " if (!w || w.values.length < n) return false;"
+            " const c = document.getElementById(id);"
+            " const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+            " for (let i = 3; i < px.length; i += 4) if (px[i]) return true; return false; }",
+            arg=[widget_id, values],
+            timeout=30_000,
+        )
+
+    return check
+
+
 def all_of(*checks: Check) -> Check:
     def check(page: Any, url: str) -> None:
         for c in checks:
@@ -108,6 +126,9 @@ CHECKS: dict[str, Check] = {
     "live_table.py": all_of(
         rows_match("servers-table", 4, r"^(web|db|cache)-\d\|\d\.\d\d\|[\d,]+$"),
         text_matches("#servers-table-body tr:nth-child(4) td:nth-child(3)", r"^[\d,]+$"),
+    ),
+    "custom_widget/app.py": all_of(
+        text_matches("#spark-value", r"^-?\d+\.\d\d$"), canvas_drawn("spark", 3)
     ),
     "porting/recipe.py": text_matches("#live-update-text", SEED_TEXT),
     "porting/live.py": text_matches("#live-update-text", SEED_TEXT),

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from dash import Dash, html
+from dash import Dash, Input, Output, State, html
 
 from livedash import Hub, LiveGraph
 from tests.conftest import LiveServer
@@ -249,3 +249,95 @@ def test_a_hidden_tab_draws_nothing_and_catches_up_in_one_batch(
     assert page.evaluate(Y) == list(range(35))
     assert page.evaluate("window.livedash.stats.extends") - extends == 1
     assert page.evaluate("window.__draws") >= 1
+
+
+def test_a_callback_reading_the_figure_gets_what_is_drawn(
+    context: Any, hub_factory: Callable[..., Hub], live_server: Callable[[Any], LiveServer]
+) -> None:
+    """State(graph, "figure") in a server callback is the drawn x/y after a window change and
+    back, pause / resume, a zoom and a replay (Dash's state tells the truth)."""
+    hub = hub_factory()
+    _seed(hub, "f", 300)
+    app = Dash(__name__)
+    app.layout = html.Div(
+        [
+            LiveGraph("f", y="v", window=100, id="g"),
+            html.Button("read", id="read"),
+            html.Pre(id="state"),
+        ]
+    )
+
+    @app.callback(
+        Output("state", "children"),
+        Input("read", "n_clicks"),
+        State("g", "figure"),
+        prevent_initial_call=True,
+    )
+    def read(clicks: int, figure: dict[str, Any]) -> str:
+        trace = figure["data"][0]
+        return json.dumps({"clicks": clicks, "x": trace["x"], "y": trace["y"]})
+
+    hub.init_app(app)
+    server = live_server(app)
+    page = context.new_page()
+    page.goto(server.url)
+    reads = 0
+
+    def figure_is_drawn(label: str) -> int:
+        """Click Read; the callback's figure must be what the plot draws. The drawn count."""
+        nonlocal reads
+        page.wait_for_function(f"() => !{W}.inflight && {W}.pending.length === 0", timeout=30_000)
+        reads += 1
+        page.click("#read")
+        page.wait_for_function(
+            f"() => (document.getElementById('state').textContent || '').startsWith("
+            f"'{{\"clicks\": {reads},')",
+            timeout=30_000,
+        )
+        state = json.loads(page.text_content("#state") or "")
+        drawn = page.evaluate(f"({{x: Array.from({GD}.data[0].x), y: Array.from({GD}.data[0].y)}})")
+        assert state["y"] == drawn["y"], f"{label}: the figure's y is not what is drawn"
+        assert state["x"] == drawn["x"], f"{label}: the figure's x is not what is drawn"
+        return len(drawn["y"])
+
+    page.wait_for_function(f"() => {Y}.length === 100", timeout=30_000)
+    assert figure_is_drawn("on load") == 100
+
+    page.click("button[data-span='60']")
+    _wait_loaded(page, "60")
+    hub.publish("f", {"v": 1001.0})
+    page.wait_for_function(f"() => {Y}.at(-1) === 1001", timeout=30_000)
+    assert 50 < figure_is_drawn("1 min window") < 100
+
+    page.click("button[data-span='points']")
+    _wait_loaded(page, "null")
+    page.wait_for_function(f"() => {Y}.length === 100 && {Y}.at(-1) === 1001", timeout=30_000)
+    hub.publish("f", {"v": 1002.0})
+    page.wait_for_function(f"() => {Y}.at(-1) === 1002", timeout=30_000)
+    assert figure_is_drawn("back to Last 100") == 100
+
+    page.click(".ldg-pause")
+    for v in (1003.0, 1004.0):
+        hub.publish("f", {"v": v})
+    page.wait_for_function(f"() => {W}.held.length === 2", timeout=30_000)
+    assert figure_is_drawn("paused") == 100
+    page.click(".ldg-pause")  # Resume
+    page.wait_for_function(f"() => {Y}.at(-1) === 1004", timeout=30_000)
+    assert figure_is_drawn("resumed") == 100
+
+    # A zoom makes dcc.Graph redraw its figure: the points stay the live ones.
+    page.evaluate(f"window.Plotly.relayout({GD}, {{'yaxis.range': [0, 50]}})")
+    page.wait_for_function(f"() => {W}.mode === 'paused'", timeout=30_000)
+    page.click(".ldg-pause")
+    page.wait_for_function(f"() => {W}.mode === 'live' && {Y}.at(-1) === 1004", timeout=30_000)
+    assert figure_is_drawn("after a zoom") == 100
+
+    page.click(".ldg-replay-open")
+    page.wait_for_selector(".ldg-replaybar:not([hidden])")
+    page.select_option(".ldg-speed", "100")
+    page.click(".ldg-play")
+    page.wait_for_function(f"() => {W}.mode === 'replay' && {W}.replay.done", timeout=60_000)
+    assert figure_is_drawn("replayed") > 0
+    page.click(".ldg-live")
+    page.wait_for_function(f"() => {W}.mode === 'live' && {Y}.at(-1) === 1004", timeout=30_000)
+    assert figure_is_drawn("back to live") == 100

@@ -2,12 +2,15 @@
  * livedash browser client.
  *
  * Finds live components ([data-livedash] elements rendered by livedash.LiveText /
- * LiveGraph), asks the shared connection (livedash-worker.js) for their streams and
- * applies events on arrival when the tab is idle, coalesced per frame under load (see
- * schedule): values with dash_clientside.set_props, so Dash's
- * own state stays true and other callbacks can react; graph points with Plotly.extendTraces
- * on the plot (see extendPlot for why not dcc.Graph's extendData). Hidden tabs render
- * nothing and catch up in one batch when shown.
+ * LiveGraph / LiveData / ...), asks the shared connection (livedash-worker.js) for their
+ * streams and applies events on arrival when the tab is idle, coalesced per frame under load
+ * (see schedule): values with dash_clientside.set_props, so Dash's own state stays true and
+ * other callbacks can react; graph points with Plotly.extendTraces on the plot (see
+ * extendPlot for why not dcc.Graph's extendData). Hidden tabs render nothing and catch up in
+ * one batch when shown.
+ *
+ * The public API (window.livedash.registerKind, Widget, format, ...) is typed and documented
+ * in livedash.d.ts beside this file; names starting with _ are internal.
  */
 (function () {
   'use strict';
@@ -22,10 +25,16 @@
     store: 'ok',
     behind: 0, // seconds the newest events arrived after publication, when 3 or more
     widgets: {},
-    stats: {messages: 0, events: 0, applied: 0, gaps: 0, extends: 0, batches: 0},
-    onApply: null, // optional hook (benchmarks): function (widget, event)
+    stats: {messages: 0, events: 0, applied: 0, gaps: 0, extends: 0, batches: 0,
+      updates: 0, resets: 0}, // updates / resets: LiveData `data` updates, and those that reset
+    _onApply: null, // internal hook (benchmarks, tests): function (widget, event); not public API
     transport: null
   };
+  // The hook's old name, for scripts not yet moved to _onApply; neither is public API.
+  Object.defineProperty(api, 'onApply', {
+    get: function () { return api._onApply; },
+    set: function (fn) { api._onApply = fn; }
+  });
   window.livedash = api;
   api.base = base; // the routes' prefix, for widgets that fetch (time windows, replay)
 
@@ -147,7 +156,7 @@
       this.shown = text;
     }
     api.stats.applied += 1;
-    if (api.onApply) api.onApply(this, e);
+    if (api._onApply) api._onApply(this, e);
   };
 
   function GraphWidget(id, spec, el) {
@@ -164,11 +173,31 @@
   };
   GraphWidget.prototype.clear = function () {
     this.pending = [];
+    this.setFigure([]);
+  };
+  // Replace what the graph draws: traces[i] = {x, y} (missing ones empty), the layout
+  // Dash's figure has (or what relayout(layout) returns for it). Through Dash, with
+  // set_props of `figure`, never Plotly.react on the plot: dcc.Graph then draws the very
+  // trace objects Dash's `figure` holds, every later extendTraces appends to them, and
+  // State(graph, 'figure') in a callback is what the graph shows. (A Plotly.react of our
+  // own left Dash holding the traces drawn before: after a window change a callback read the
+  // old points, and a zoom, which makes dcc.Graph redraw its `figure`, brought them back.)
+  // The next extend waits (inflight) until dcc.Graph has drawn it. False: not plotted yet.
+  GraphWidget.prototype.setFigure = function (traces, relayout) {
     var gd = this.plot();
-    if (gd) {
-      var empty = this.spec.y.map(function () { return []; });
-      window.Plotly.restyle(gd, {x: empty, y: empty});
-    }
+    if (!gd) return false;
+    var figure = dashProp(this.spec.target, 'figure') || {data: gd.data, layout: gd.layout};
+    var data = (figure.data || gd.data).map(function (trace, i) {
+      var t = traces[i] || {};
+      return Object.assign({}, trace, {x: t.x || [], y: t.y || []});
+    });
+    var layout = Object.assign({}, figure.layout || {});
+    var next = Object.assign({}, figure, {data: data, layout: relayout ? relayout(layout) : layout});
+    var self = this;
+    this.inflight = true;
+    window.dash_clientside.set_props(this.spec.target, {figure: next});
+    whenDrawn(this, data, function () { self.inflight = false; schedule(); });
+    return true;
   };
   GraphWidget.prototype.plot = function () {
     var host = document.getElementById(this.spec.target);
@@ -201,7 +230,7 @@
     });
     api.stats.extends += 1;
     api.stats.applied += batch.length;
-    if (api.onApply) batch.forEach(function (e) { api.onApply(self, e); });
+    if (api._onApply) batch.forEach(function (e) { api._onApply(self, e); });
   };
 
   // Append points to a plotted graph: Plotly.extendTraces on the plot itself, then done()
@@ -237,18 +266,160 @@
     }
   }
 
+  // Calls done() once dcc.Graph has drawn the trace array `data` (the plot holds it and no
+  // redraw of dcc.Graph's is pending: it marks the plot dash-graph--pending until Plotly.react
+  // resolves), or after 30 s, so that a redraw that never settles cannot stall the graph.
+  function whenDrawn(widget, data, done) {
+    var deadline = performance.now() + 30000;
+    (function check() {
+      var gd = widget.plot();
+      if ((gd && gd.data === data) || performance.now() > deadline) done();
+      else setTimeout(check, 16);
+    })();
+  }
+
+  // ---- Dash's state --------------------------------------------------------------------
+  // Dash (2.17 and later) keeps each app's layout and callback queues in a redux store listed
+  // in window.dash_stores; dash_clientside.set_props dispatches into it.
+  function dashStore(id) {
+    var stores = window.dash_stores || [];
+    for (var i = 0; i < stores.length; i++) {
+      var paths = stores[i].getState().paths;
+      if (paths && paths.strs && paths.strs[id]) return stores[i];
+    }
+    return null;
+  }
+  // The current value of a component's prop in Dash's state (undefined: not rendered).
+  function dashProp(id, prop) {
+    var store = dashStore(id);
+    if (!store) return undefined;
+    var state = store.getState();
+    var node = state.layout;
+    var path = state.paths.strs[id];
+    for (var i = 0; node && i < path.length; i++) node = node[path[i]];
+    return node && node.props ? node.props[prop] : undefined;
+  }
+  // Dash has rendered component `id` and loaded the callbacks that read it. Before that a
+  // set_props throws or reaches no callback, and the events in it would be lost.
+  function isReady(id) {
+    if (!ready()) return false;
+    if (!window.dash_stores) return true; // a Dash without the stores: set_props is all we know
+    var store = dashStore(id);
+    return !!store && store.getState().appLifecycle === 'HYDRATED';
+  }
+  // Callbacks with input (id, prop) that Dash has not finished: requested, waiting for
+  // inputs, running, or run with outputs not yet applied (Dash's own pending set; Dash moves
+  // a callback between these lists in single dispatches, so it is never seen in none).
+  var PENDING = ['requested', 'prioritized', 'blocked', 'executing', 'watched', 'executed'];
+  function callbacksPending(store, id, prop) {
+    var queues = store.getState().callbacks || {};
+    return PENDING.some(function (name) {
+      return (queues[name] || []).some(function (cb) {
+        var inputs = (cb.callback && cb.callback.inputs) || [];
+        return inputs.some(function (input) { return input.id === id && input.property === prop; });
+      });
+    });
+  }
+
+  // ---- LiveData: a stream as an ordinary Dash prop ---------------------------------------
+  // `data` of a dcc.Store gets {events: [{seq, ts, data}, ...], reset} with every event since
+  // the previous update. One update in flight: the next waits until every callback reading
+  // this `data` has finished, so a callback never misses an update that a newer one replaced
+  // before it ran (Dash reads inputs when a callback runs, not when it is triggered).
+  var delivered = {}; // ids this page has sent updates to (a re-created widget resets them)
+  function DataWidget(id, spec, el) {
+    Widget.call(this, id, spec, el);
+    this.pending = [];
+    // Back from the back/forward cache (or a re-rendered layout): the callbacks built their
+    // state from updates this widget did not send; the first update says to start over.
+    this.resetting = !!delivered[id];
+    this.inflight = false;
+    this.sentAt = -Infinity;
+    this.timer = null;
+  }
+  DataWidget.prototype = Object.create(Widget.prototype);
+  DataWidget.prototype.history = function () { return this.spec.history || 0; };
+  DataWidget.prototype.take = function (e) {
+    this.pending.push(e);
+    if (!this.resetting && this.pending.length > this.spec.max_backlog) this.resetting = true;
+    // A reset update carries the newest `history` events: hold no more than that meanwhile.
+    var keep = this.spec.history || 0;
+    if (this.resetting && this.pending.length > keep) this.pending.splice(0, this.pending.length - keep);
+  };
+  DataWidget.prototype.clear = function () {
+    // The stream was reset (the server's retention dropped events this tab never saw).
+    this.pending = [];
+    this.resetting = true;
+  };
+  DataWidget.prototype.flush = function () {
+    if (this.inflight || (!this.pending.length && !this.resetting)) return;
+    var wait = (this.spec.interval || 0) - (performance.now() - this.sentAt);
+    if (wait > 0) {
+      var self = this;
+      if (!this.timer) this.timer = setTimeout(function () { self.timer = null; schedule(); }, wait);
+      return;
+    }
+    if (!isReady(this.id)) return false; // kept until Dash has loaded the layout and callbacks
+    var batch = this.pending;
+    var reset = this.resetting;
+    this.pending = [];
+    this.resetting = false;
+    this.sentAt = performance.now();
+    delivered[this.id] = true;
+    var events = batch.map(function (e) { return {seq: e[1], ts: e[2], data: e[3]}; });
+    window.dash_clientside.set_props(this.id, {data: {events: events, reset: reset}});
+    api.stats.updates += 1;
+    if (reset) api.stats.resets += 1;
+    api.stats.applied += batch.length;
+    var hook = api._onApply;
+    if (hook) batch.forEach(function (e) { hook(this, e); }, this);
+    var store = dashStore(this.id);
+    if (store && callbacksPending(store, this.id, 'data')) this.await(store);
+  };
+  DataWidget.prototype.await = function (store) {
+    var self = this;
+    this.inflight = true;
+    var unsubscribe = store.subscribe(function () {
+      if (!self.inflight || callbacksPending(store, self.id, 'data')) return;
+      unsubscribe();
+      self.inflight = false;
+      // Not inside Dash's dispatch: the next update goes out after it returns.
+      Promise.resolve().then(schedule);
+    });
+  };
+
   // ---- widget kinds ----------------------------------------------------------------------
   // Other scripts add kinds with livedash.registerKind(name, Constructor); a constructor
   // inherits livedash.Widget and implements history(), take(event), clear() and flush()
-  // (flush returns false when its component is not ready yet, to be retried shortly).
-  var kinds = {text: TextWidget, graph: GraphWidget};
+  // (flush returns false when its component is not ready yet, to be retried shortly). The
+  // contract is documented in livedash.d.ts and docs/howto/widgets.md.
+  var kinds = {text: TextWidget, graph: GraphWidget, data: DataWidget};
+  var METHODS = ['history', 'take', 'clear', 'flush'];
   api.Widget = Widget;
-  api.GraphWidget = GraphWidget;
-  api.registerKind = function (name, ctor) { kinds[name] = ctor; };
-  api.extendPlot = extendPlot;
+  api.registerKind = function (name, ctor) {
+    if (typeof name !== 'string' || !name) {
+      throw new TypeError('livedash.registerKind: the kind name must be a non-empty string, got ' + String(name));
+    }
+    var proto = typeof ctor === 'function' && ctor.prototype;
+    var missing = proto ? METHODS.filter(function (m) { return typeof proto[m] !== 'function'; }) : METHODS;
+    if (!proto || !(proto instanceof Widget) || missing.length) {
+      throw new TypeError('livedash.registerKind("' + name + '", ...): give a constructor that inherits ' +
+        'livedash.Widget (class X extends livedash.Widget) and implements ' + METHODS.join('(), ') + '()' +
+        (missing.length && proto ? '; missing: ' + missing.join(', ') : ''));
+    }
+    kinds[name] = ctor;
+    // Elements of this kind that were rendered before it was registered are picked up now.
+    if (booted) rescan();
+  };
+  api.isReady = isReady;
   api.schedule = function () { schedule(); };
+  // Internal: for livedash's own widget kinds (widget-*.js), not part of the public API.
+  api.GraphWidget = GraphWidget;
+  api.extendPlot = extendPlot;
+  api._dashProp = dashProp;
 
   // ---- discovery -----------------------------------------------------------------------
+  var unknown = {}; // kinds already reported as unknown
   function scan() {
     var seen = {};
     var subs = {};
@@ -263,7 +434,14 @@
       var w = api.widgets[id];
       if (w && w.el === el) return;
       var Kind = kinds[spec.kind];
-      if (!Kind) { console.error('livedash: unknown component kind', spec.kind); return; }
+      if (!Kind) {
+        if (!unknown[spec.kind]) {
+          unknown[spec.kind] = true;
+          console.error('livedash: unknown widget kind "' + spec.kind + '": register it with ' +
+            'livedash.registerKind("' + spec.kind + '", Constructor) in a script of your assets folder');
+        }
+        return;
+      }
       w = new Kind(id, spec, el);
       w.request = requestId;
       api.widgets[id] = w;
@@ -344,13 +522,16 @@
   document.addEventListener('visibilitychange', function () { if (!document.hidden) schedule(); });
 
   var scanTimer = null;
+  var booted = false;
+  function rescan() {
+    // Dash renders in bursts; scan once per burst.
+    if (scanTimer) return;
+    scanTimer = setTimeout(function () { scanTimer = null; scan(); badge(); schedule(); }, 30);
+  }
   function watchDom() {
+    booted = true;
     scan();
-    new MutationObserver(function () {
-      // Dash renders in bursts; scan once per burst.
-      if (scanTimer) return;
-      scanTimer = setTimeout(function () { scanTimer = null; scan(); badge(); schedule(); }, 30);
-    }).observe(document.body, {childList: true, subtree: true});
+    new MutationObserver(rescan).observe(document.body, {childList: true, subtree: true});
   }
 
   // ---- badge ---------------------------------------------------------------------------

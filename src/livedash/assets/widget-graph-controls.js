@@ -114,26 +114,21 @@
   // by time.
   Graph.prototype.extend = function () { return Base.prototype.flush.call(this); };
 
-  // Replace the whole figure (window loads, replay start) with Plotly.react on the plot, as
-  // GraphWidget.clear restyles it: the next extend waits for its promise (inflight), so
-  // no extend ever runs against a half-replaced figure.
+  // Replace the whole figure (window loads, replay start) through Dash's figure prop
+  // (GraphWidget.setFigure), so State(graph, 'figure') stays what is drawn; the next extend
+  // waits for the redraw (inflight), so no extend ever runs against a half-replaced figure.
+  // The view autoscales to the new points, under a new uirevision.
   Graph.prototype.setFigure = function (traces) {
-    var gd = this.plot();
-    if (!gd) return false;
     this.revision += 1;
-    var layout = Object.assign({}, gd.layout, {uirevision: this.spec.target + ':' + this.revision});
-    ['xaxis', 'yaxis'].forEach(function (axis) {
-      layout[axis] = Object.assign({}, gd.layout[axis] || {}, {autorange: true});
-      delete layout[axis].range;
+    var uirevision = this.spec.target + ':' + this.revision;
+    return Base.prototype.setFigure.call(this, traces, function (layout) {
+      layout.uirevision = uirevision;
+      ['xaxis', 'yaxis'].forEach(function (axis) {
+        layout[axis] = Object.assign({}, layout[axis] || {}, {autorange: true});
+        delete layout[axis].range;
+      });
+      return layout;
     });
-    var data = gd.data.map(function (trace, i) {
-      return Object.assign({}, trace, {x: traces[i] ? traces[i].x : [], y: traces[i] ? traces[i].y : []});
-    });
-    var self = this;
-    this.inflight = true;
-    var done = function () { self.inflight = false; api.schedule(); };
-    window.Plotly.react(gd, data, layout).then(done, done);
-    return true;
   };
   // Run fn once the plot exists and no extend or redraw of ours is in flight.
   Graph.prototype.whenIdle = function (fn) {

@@ -280,10 +280,19 @@ class Routes:
     def static(self, request: Request) -> Handler:
         """``GET /static/NAME``: the browser client's scripts and styles."""
         name = request.path[len(self.config.prefix) + len("/static/") :]
-        path = (ASSETS / name).resolve()
-        if not name or ASSETS.resolve() not in path.parents or not path.is_file():
-            return json_response(404, {"error": f"no livedash asset {name!r}"})
         yield BLOCKING
+        # Looked up by exact name in the folder's listing, so the requested name never reaches
+        # the file system, which answers some names with an exception rather than "no such
+        # file" (a NUL byte: ValueError; a name over 255 bytes: OSError), and nothing outside
+        # the folder (dots, encoded slashes, backslashes) can match.
+        files = {p.name: p for p in ASSETS.iterdir() if p.is_file()}
+        path = files.get(name)
+        if path is None:
+            # Quote at most a line of the name: it may be 100 KB of hostile input.
+            shown = name if len(name) <= 80 else name[:80] + "..."
+            known = ", ".join(sorted(files))
+            error = f"no livedash asset {shown!r}; the assets are {known}"
+            return json_response(404, {"error": error})
         data = path.read_bytes()
         kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         if kind.startswith("text/") or kind.endswith("javascript"):

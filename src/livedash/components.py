@@ -11,6 +11,7 @@ from dash import dcc, html
 
 from livedash.errors import ConfigError
 from livedash.events import validate_stream_name
+from livedash.transport.params import MAX_HISTORY
 
 SPEC_ATTR = "data-livedash"
 
@@ -471,8 +472,11 @@ def LiveData(
         raise ConfigError(
             f"LiveData needs id='...', a non-empty string to name in callbacks; got {id!r}"
         )
-    if not isinstance(history, int) or history < 0:
-        raise ConfigError(f"history must be a whole number of events >= 0, got {history!r}")
+    if not isinstance(history, int) or not 0 <= history <= MAX_HISTORY:
+        raise ConfigError(
+            f"history must be a whole number of events from 0 to {MAX_HISTORY:,} (what one page"
+            f" may ask of a stream on load), got {history!r}"
+        )
     if not isinstance(max_backlog, int) or max_backlog < max(1, history):
         raise ConfigError(
             f"max_backlog must be a whole number >= history ({history}) and >= 1, got "

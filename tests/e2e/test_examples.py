@@ -82,6 +82,20 @@ def rows_match(table_id: str, rows: int, pattern: str) -> Check:
     return check
 
 
+def items_match(selector: str, pattern: str) -> Check:
+    """At least one element matches ``selector`` and all of them match ``pattern``."""
+
+    def check(page: Any, url: str) -> None:
+        page.wait_for_function(
+            "([sel, re]) => { const els = [...document.querySelectorAll(sel)];"
+            " return els.length > 0 && els.every(e => new RegExp(re).test(e.textContent)); }",
+            arg=[selector, pattern],
+            timeout=30_000,
+        )
+
+    return check
+
+
 def canvas_drawn(widget_id: str, values: int) -> Check:
     """The custom widget ``widget_id`` holds at least ``values`` values and has drawn on its
     canvas (a pixel that is not transparent)."""
@@ -127,6 +141,10 @@ CHECKS: dict[str, Check] = {
         rows_match("servers-table", 4, r"^(web|db|cache)-\d\|\d\.\d\d\|[\d,]+$"),
         text_matches("#servers-table-body tr:nth-child(4) td:nth-child(3)", r"^[\d,]+$"),
     ),
+    "live_data.py": all_of(
+        text_matches("#summary", r"^\d+ orders, \d+\.\d\d € in total$"),
+        items_match("#large li", r"^#\d+: \d+\.\d\d €$"),
+    ),
     "custom_widget/app.py": all_of(
         text_matches("#spark-value", r"^-?\d+\.\d\d$"), canvas_drawn("spark", 3)
     ),
@@ -140,6 +158,8 @@ OWN_TESTS = {
     "mqtt_app.py",
     "scaled_app.py",
     "fastapi_app.py",
+    # the custom widget's script: custom_widget/app.py above and tests/e2e/test_custom_widget.py
+    "custom_widget/assets/sparkline.js",
     # tests/e2e/test_auth_examples.py
     "auth/basic_auth.py",
     "auth/login_app.py",
@@ -147,7 +167,9 @@ OWN_TESTS = {
 
 
 def example_files() -> list[str]:
-    return sorted(str(p.relative_to(EXAMPLES)) for p in EXAMPLES.rglob("*.py"))
+    """Every example file: the apps, and the scripts of their assets folders."""
+    files = [*EXAMPLES.rglob("*.py"), *EXAMPLES.rglob("*.js")]
+    return sorted(str(p.relative_to(EXAMPLES)) for p in files)
 
 
 def run_command(name: str) -> str:

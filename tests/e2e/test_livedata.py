@@ -4,6 +4,7 @@ history on load, a reset past max_backlog, several LiveData on the page's one co
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import threading
 import time
@@ -308,6 +309,7 @@ def test_a_live_data_rendered_later_by_a_callback_gets_its_history_and_events(
     [
         ({"id": ""}, "needs id="),
         ({"id": "x", "history": -1}, "history must be"),
+        ({"id": "x", "history": 100_001, "max_backlog": 200_000}, "from 0 to 100,000"),
         ({"id": "x", "history": 50, "max_backlog": 10}, "max_backlog must be"),
         ({"id": "x", "interval": -5}, "interval must be"),
     ],
@@ -315,3 +317,70 @@ def test_a_live_data_rendered_later_by_a_callback_gets_its_history_and_events(
 def test_bad_arguments_say_how_to_fix_them(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         LiveData("s", **kwargs)
+
+
+def test_a_slow_async_clientside_callback_still_sees_each_event_once(
+    context: Any, hub_factory: Callable[..., Hub], live_server: Callable[[Any], LiveServer]
+) -> None:
+    """A clientside callback that returns a promise settling after 30 ms (two frames): the
+    next update waits for it, so none replaces one the callback has not read yet."""
+    hub = hub_factory()
+    app = Dash(__name__)
+    app.layout = html.Div([LiveData("slow", id="feed"), html.Div(id="count")])
+    app.clientside_callback(  # type: ignore[no-untyped-call]  # Dash leaves it untyped
+        """
+        async function (update) {
+          if (!update) return window.dash_clientside.no_update;
+          const rec = window.__slow = window.__slow || {values: [], runs: 0, most: 0, now: 0};
+          rec.now += 1;
+          rec.most = Math.max(rec.most, rec.now);
+          await new Promise(resolve => setTimeout(resolve, 30));
+          rec.now -= 1;
+          rec.runs += 1;
+          update.events.forEach(e => rec.values.push(e.data.i));
+          return rec.values.length;
+        }
+        """,
+        Output("count", "children"),
+        Input("feed", "data"),
+    )
+    hub.init_app(app)
+    page = context.new_page()
+    page.goto(live_server(app).url)
+    page.wait_for_function(f"() => {_ready('feed')}", timeout=30_000)
+    total = 2000
+    _publish(hub, "slow", 1, total, rate=RATE)
+    page.wait_for_function(f"() => (window.__slow?.values.length || 0) >= {total}", timeout=60_000)
+    rec = page.evaluate("window.__slow")
+    print(f"\nslow clientside callback: {total} events in {rec['runs']} runs")
+    assert rec["values"] == list(range(1, total + 1))
+    assert rec["most"] == 1  # never two runs at once
+
+
+def test_interval_spaces_the_updates(
+    context: Any, hub_factory: Callable[..., Hub], live_server: Callable[[Any], LiveServer]
+) -> None:
+    hub = hub_factory()
+    server = live_server(_app(hub, LiveData("iv", id="feed", interval=150), record=("feed",)))
+    page = context.new_page()
+    page.goto(server.url)
+    page.wait_for_function(f"() => {_ready('feed')}", timeout=30_000)
+    # When the client calls set_props for the feed (it stamps the interval's start just before).
+    page.evaluate(
+        """() => {
+          const dc = window.dash_clientside, setProps = dc.set_props;
+          window.__sent = [];
+          dc.set_props = (id, props) => {
+            if (id === 'feed') window.__sent.push(performance.now());
+            return setProps(id, props);
+          };
+        }"""
+    )
+    total = 600
+    _publish(hub, "iv", 1, total, rate=RATE)
+    page.wait_for_function(f"() => {_rec('feed', 'seqs')}.length >= {total}", timeout=60_000)
+    assert page.evaluate(_rec("feed", "values")) == list(range(1, total + 1))
+    sent = page.evaluate("window.__sent")
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
+    print(f"\ninterval=150: {total} events in {len(sent)} updates, gaps {min(gaps):.0f} ms and up")
+    assert len(sent) >= 2 and min(gaps) >= 149

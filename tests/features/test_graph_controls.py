@@ -172,7 +172,7 @@ def test_replay_at_10x_shows_the_original_values_in_order_then_returns_to_live(
     page.goto(server.url)
     page.wait_for_function(f"() => {Y}.length === 30", timeout=30_000)
     page.evaluate(
-        "() => { window.__replayed = []; window.livedash.onApply = (w, e) => "
+        "() => { window.__replayed = []; window.livedash._onApply = (w, e) => "
         "{ if (w.mode === 'replay') window.__replayed.push([e[1], e[3].v]); }; }"
     )
 

@@ -29,7 +29,8 @@ export interface WidgetSpec {
   stream: string;
   /** The id of the Dash component the widget updates, when it is not the element's own. */
   target?: string;
-  [option: string]: unknown;
+  /** The kind's own options (`any`, so that untyped JavaScript can read them freely). */
+  [option: string]: any;
 }
 
 /**
@@ -71,7 +72,15 @@ export declare abstract class Widget<S extends WidgetSpec = WidgetSpec> {
 }
 
 /** A widget kind: a class that extends `livedash.Widget`. */
-export type WidgetConstructor = new (id: string, spec: WidgetSpec, el: HTMLElement) => Widget;
+export type WidgetConstructor<S extends WidgetSpec = WidgetSpec> =
+  new (id: string, spec: S, el: HTMLElement) => Widget<S>;
+
+/** What widgets use of Dash's clientside API (`window.dash_clientside`, set by Dash). */
+export interface DashClientside {
+  /** Set props of the Dash component `id`, as a callback's output would. */
+  set_props(id: string, props: Record<string, unknown>): void;
+  [name: string]: any;
+}
 
 /** Counters since the page loaded (for dashboards of the dashboard, and tests). */
 export interface LivedashStats {
@@ -116,7 +125,7 @@ export interface Livedash {
    * `history`, `take`, `clear`, `flush`. Registering a name again replaces the kind for
    * elements found from then on.
    */
-  registerKind(name: string, ctor: WidgetConstructor): void;
+  registerKind<S extends WidgetSpec>(name: string, ctor: WidgetConstructor<S>): void;
   /**
    * True once Dash has rendered component `id` and loaded the callbacks that read it: a
    * `set_props` before then would be lost. Return `false` from `flush` until it is.
@@ -149,5 +158,6 @@ export interface Livedash {
 declare global {
   interface Window {
     livedash: Livedash;
+    dash_clientside: DashClientside;
   }
 }

@@ -384,3 +384,45 @@ def test_interval_spaces_the_updates(
     gaps = [b - a for a, b in itertools.pairwise(sent)]
     print(f"\ninterval=150: {total} events in {len(sent)} updates, gaps {min(gaps):.0f} ms and up")
     assert len(sent) >= 2 and min(gaps) >= 149
+
+
+def test_events_dropped_by_retention_make_one_update_reset(
+    context: Any, hub_factory: Callable[..., Hub], live_server: Callable[[Any], LiveServer]
+) -> None:
+    """The server lags behind a stream's retention (one batch larger than it): the page's
+    updates never skip a seq without saying reset, and end with the newest history events."""
+    hub = hub_factory()
+    hub.stream("z", max_events=100)
+    server = live_server(_app(hub, LiveData("z", id="feed", history=3), record=("feed",)))
+    page = context.new_page()
+    page.goto(server.url)
+    page.wait_for_function(f"() => {_ready('feed')}", timeout=30_000)
+    _publish(hub, "z", 1, 4)
+    page.wait_for_function(f"() => {_rec('feed', 'seqs')}.length === 4", timeout=30_000)
+    # By the time the fan-out reads the batch, retention has dropped all but its newest 100.
+    hub.publish_many([("z", {"i": i}) for i in range(5, 1005)])
+    try:
+        page.wait_for_function(
+            f"() => {_rec('feed', 'updates')}.at(-1)?.last === 1004"
+            f" && window.livedash.widgets.feed.pending.length === 0",
+            timeout=30_000,
+        )
+    finally:
+        updates = page.evaluate(_rec("feed", "updates"))
+        state = page.evaluate(
+            "(({lastSeq, resetting, resetFrom, pending, inflight}) => ({lastSeq, resetting,"
+            " resetFrom, pending: pending.map(e => e[1]), inflight}))(window.livedash.widgets.feed)"
+        )
+        print(f"\nretention reset: updates {updates}; widget {state}")
+    previous = 0
+    for u in updates:
+        if u["n"]:
+            assert u["reset"] or u["first"] == previous + 1, f"a hole without reset: {updates}"
+            assert u["last"] - u["first"] == u["n"] - 1
+            previous = u["last"]
+    # One update says reset, with the newest 3 (history) events of that moment; those after it
+    # follow in order (the loop above).
+    resets = [u for u in updates if u["reset"]]
+    assert len(resets) == 1, f"one update says reset: {updates}"
+    assert resets[0]["n"] == 3 and resets[0]["first"] > 4
+    assert page.evaluate(_rec("feed", "values"))[-3:] == [1002, 1003, 1004]

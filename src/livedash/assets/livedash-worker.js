@@ -7,7 +7,9 @@
  *
  * Page -> core:  {type:'sub', id, streams:{name: historyCount}}  |  {type:'bye'}
  * Core -> page:  {type:'history', id, stream, events}  (then live events, contiguous)
- *                {type:'events', events}  {type:'reset', stream, events}  {type:'state', ...}
+ *                {type:'events', events}  {type:'state', ...}
+ *                {type:'reset', stream, seq, events}  (events before seq were dropped; the
+ *                newest events of the stream follow, then live ones)
  * Events travel to pages as [stream, seq, ts, data].
  *
  * The stream is asked for in wire format 2 (see livedash/transport/wire.py): a `hello` names
@@ -217,7 +219,7 @@
       if (name in self.cursor && reset.seq - 1 < self.cursor[name]) self.cursor[name] = reset.seq - 1;
       self.rings[name] = [];
       self._fetchHistory([name]).then(function () {
-        self._broadcast(name, {type: 'reset', stream: name, events: self.rings[name]});
+        self._broadcast(name, {type: 'reset', stream: name, seq: reset.seq, events: self.rings[name]});
       });
     });
     es.onerror = function () {

@@ -97,7 +97,7 @@
         eachWidget(e[0], function (w) { w.offer(e); });
       });
     } else if (msg.type === 'reset') {
-      eachWidget(msg.stream, function (w) { w.reset(msg.events); });
+      eachWidget(msg.stream, function (w) { w.reset(msg.events, msg.seq); });
     } else if (msg.type === 'error') {
       console.error('livedash:', msg.message);
     }
@@ -333,12 +333,28 @@
     // Back from the back/forward cache (or a re-rendered layout): the callbacks built their
     // state from updates this widget did not send; the first update says to start over.
     this.resetting = !!delivered[id];
+    this.resetFrom = 0; // seq after the last hole this widget saw in the stream
     this.inflight = false;
     this.sentAt = -Infinity;
     this.timer = null;
   }
   DataWidget.prototype = Object.create(Widget.prototype);
   DataWidget.prototype.history = function () { return this.spec.history || 0; };
+  DataWidget.prototype.offer = function (e) {
+    // A hole in the seqs (events this tab never got; the server's reset follows): updates are
+    // lossless unless they say reset, so this one says it.
+    if (this.started && this.lastSeq && e[1] > this.lastSeq + 1) {
+      this.resetting = true;
+      this.resetFrom = e[1];
+    }
+    Widget.prototype.offer.call(this, e);
+  };
+  DataWidget.prototype.reset = function (events, seq) {
+    // The server's reset of a hole this widget already started over after (events from seq
+    // on were taken since, in order): a second reset would only repeat the newest events.
+    if (seq && this.resetFrom >= seq) return;
+    Widget.prototype.reset.call(this, events);
+  };
   DataWidget.prototype.take = function (e) {
     this.pending.push(e);
     if (!this.resetting && this.pending.length > this.spec.max_backlog) this.resetting = true;

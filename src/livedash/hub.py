@@ -22,6 +22,7 @@ from livedash.fanout import (
     Subscription,
     WakeBatch,
 )
+from livedash.follow import Follow, Follower
 from livedash.stats import HubStats
 from livedash.stores import Retention, Store, open_store
 
@@ -152,6 +153,34 @@ class Hub:
     def read(self, stream: str, after_seq: int, limit: int = 1000) -> list[Event]:
         """Stored events of ``stream`` after ``after_seq``, oldest first."""
         return self.store.read(validate_stream_name(stream), after_seq, limit)
+
+    def head(self, stream: str) -> int:
+        """The newest seq of ``stream`` (0 before its first event)."""
+        return self.store.head(validate_stream_name(stream))
+
+    def follow(
+        self,
+        streams: str | Iterable[str],
+        after: Mapping[str, int] | None = None,
+        *,
+        last: int | Mapping[str, int] = 0,
+        on_reset: Callable[[str, int], None] | None = None,
+    ) -> Follow:
+        """Follow ``streams`` from server code: ``for event in hub.follow("ticks")`` on a
+        thread, or ``async for event in hub.follow("ticks")`` on an event loop (an asyncio
+        task, a Dash WebSocket or streaming callback). Each event comes once, in order per
+        stream, however the store behaves: after a Redis restart, a burst, a slow consumer.
+
+        ``after``: ``{stream: last seq seen}`` to resume from, exactly (the returned
+        object's ``cursor`` is that, kept up to date); streams not in it start at their
+        newest event, after the newest ``last`` events as history (an int for every stream,
+        or per stream). ``on_reset(stream, seq)`` is called when a stream must continue at
+        ``seq`` past events that are gone (its retention dropped them before they were
+        read). Stop by leaving the loop, or with the returned object's ``close()``."""
+        names = [streams] if isinstance(streams, str) else list(streams)
+        history = {s: last for s in names} if isinstance(last, int) else dict(last)
+        follower = Follower(self, names, after, history)
+        return Follow(follower, on_reset)
 
     def subscribe(self, streams: Iterable[str], maxsize: int | None = None) -> Subscription:
         """Follow ``streams``: every event published from now on is queued for the caller.

@@ -163,6 +163,8 @@ OWN_TESTS = {
     # tests/e2e/test_auth_examples.py
     "auth/basic_auth.py",
     "auth/login_app.py",
+    # tests/e2e/test_ws_relay.py
+    "ws_relay.py",
 }
 
 

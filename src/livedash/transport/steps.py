@@ -13,32 +13,22 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 
-from livedash.hub import Subscription
+# The follower's steps are the core's own (it names its waits too); the handlers' adds the
+# body read, the response and the start of a stream.
+from livedash.follow import BLOCKING, Blocking, Sleep, Wait
 
-
-@dataclass(frozen=True)
-class Wait:
-    """Wait up to ``timeout`` seconds for ``sub`` to have something
-    (:meth:`~livedash.hub.Subscription.wait`)."""
-
-    sub: Subscription
-    timeout: float
-
-
-@dataclass(frozen=True)
-class Sleep:
-    """Pause ``seconds`` (the store is down, retry later); ends early if the client goes."""
-
-    seconds: float
-
-
-class Blocking:
-    """The steps from here to the next wait, sleep or body read call the store, so an
-    event loop runs them in a thread."""
-
-
-#: The one :class:`Blocking` marker.
-BLOCKING = Blocking()
+__all__ = [
+    "BLOCKING",
+    "Blocking",
+    "Handler",
+    "ReadBody",
+    "Response",
+    "Sleep",
+    "Step",
+    "StreamStart",
+    "Wait",
+    "run_blocking",
+]
 
 
 @dataclass(frozen=True)

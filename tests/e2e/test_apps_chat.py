@@ -205,3 +205,44 @@ def test_join_shows_the_last_200_messages_and_history_survives_a_restart(
     finally:
         server2.stop()
         hub2.close()
+
+
+def test_a_session_survives_a_reload_and_an_edited_one_shows_an_error(
+    context: Any, hub_factory: Callable[..., Hub], live_server: Callable[[Any], LiveServer]
+) -> None:
+    hub = hub_factory()
+    server = live_server(chat.create_push_app(hub))
+    page = join(context, server.url, "Ada")
+    page.reload()  # the tab keeps its signed session (sessionStorage)
+    page.wait_for_function(
+        "() => document.querySelector('#chat-title')?.textContent === '#general · you are Ada'",
+        timeout=30_000,
+    )
+    server_errors: list[int] = []
+    page.on("response", lambda r: server_errors.append(r.status) if r.status >= 500 else None)
+    for edited in (
+        {"user": "Bob", "room": "general"},  # another name: was accepted at each send
+        {"room": "general"},  # was a 500 (KeyError)
+        "garbage",
+    ):
+        page.evaluate("(v) => sessionStorage.setItem('chat-session', JSON.stringify(v))", edited)
+        page.reload()
+        page.wait_for_function(
+            "() => document.querySelector('#chat-entry-error')?.textContent.includes('join again')",
+            timeout=30_000,
+        )
+        assert page.is_visible("#chat-entry") and not page.is_visible("#chat-room")
+    assert server_errors == []
+    # Joining again gives a new session that works.
+    page.fill("#chat-name", "Ada")
+    page.click("#chat-join")
+    page.wait_for_function(
+        "() => window.livedash.widgets['chat-log-general']"
+        " && window.livedash.widgets['chat-log-general'].started",
+        timeout=45_000,
+    )
+    send(page, "back again")
+    wait_for_text(page, "back again")
+    assert [e.data for e in hub.history(chat.room_stream("general"), 10)] == [
+        {"user": "Ada", "text": "back again"}
+    ]

@@ -20,14 +20,24 @@ def test_desk_turns_published_ticks_into_candles_and_quotes(
         "ticks",
         {"ticks": [{"s": "ACME", "p": 101.0, "v": 100}, {"s": "ACME", "p": 103.0, "v": 200}]},
     )
-    hub.publish("ticks", {"ticks": [{"s": "ACME", "p": 99.5, "v": 50}, {"s": "bad", "p": 1}]})
+    last = hub.publish(
+        "ticks", {"ticks": [{"s": "ACME", "p": 99.5, "v": 50}, {"s": "bad", "p": 1}]}
+    )
     hub.publish("ticks", {"nothing": True})
     first = desk.step()
     assert first is not None
-    assert first["quotes"] == [{"s": "ACME", "last": 99.5, "chg": -0.5, "pct": -0.005, "vol": 350}]
+    # seq: the ticks event of the symbol's last trade; ticks: the valid ticks folded in.
+    assert first["quotes"] == [
+        {"s": "ACME", "last": 99.5, "chg": -0.5, "pct": -0.005, "vol": 350, "seq": last.seq}
+    ]
+    assert first["ticks"] == 3
     assert first["rate"] > 0
     assert desk.rejected == 2
     assert desk.step() is None  # nothing new
+    hub.publish("ticks", {"ticks": [{"s": "BOLT", "p": 20.0, "v": 10}]})
+    second = desk.step()
+    assert second is not None and second["ticks"] == 1  # counted once, not again
+    assert [q["s"] for q in second["quotes"]] == ["BOLT"]
     later[0] = 5.0  # the second is long over: the candle closes
     assert desk.step() is None
     (candle,) = hub.history(candle_stream("ACME"), 10)

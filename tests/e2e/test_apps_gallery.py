@@ -16,7 +16,7 @@ pytestmark = pytest.mark.browser
 # (nav link, path, a selector that only that page has, a live widget it shows or None)
 PAGES = [
     ("Monitor", "/monitor", "#kpi-cpu", "kpi-cpu"),
-    ("Ticker", "/ticker", "#ticker-watchlist", "ticker-watchlist"),
+    ("Ticker", "/ticker", "#ticker-watchlist", "ticker-quotes"),
     ("Chat", "/chat", "#chat-name", None),
     ("Seed", "/", "#live-update-text", "live-update-text"),
 ]

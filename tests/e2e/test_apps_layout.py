@@ -26,7 +26,7 @@ PAGES: list[tuple[str, Callable[[Hub], Dash], list[str]]] = [
         monitor.create_push_app,
         ["monitor-cpu", "monitor-disk", "monitor-load", "monitor-procs"],
     ),
-    ("/ticker", ticker.create_push_app, ["ticker-watchlist", "ticker-tape", "ticker-candles-ACME"]),
+    ("/ticker", ticker.create_push_app, ["ticker-quotes", "ticker-tape", "ticker-candles-ACME"]),
     ("/chat", chat.create_push_app, []),
 ]
 

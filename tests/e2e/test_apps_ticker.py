@@ -1,8 +1,10 @@
-"""The ticker in headless Chromium: watchlist, candles, tape, symbol picker, HTTP ticks."""
+"""The ticker in headless Chromium: watchlist (an AG Grid fed by LiveData), candles, tape,
+symbol picker, HTTP ticks, and every tick applied to the watchlist across a hidden tab."""
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -10,10 +12,11 @@ from typing import Any
 
 import pytest
 
-from livedash import Hub
+from livedash import Event, Hub
 from livedash.apps import ticker
-from livedash.sources.market import GBMSimulator
+from livedash.sources.market import GBMSimulator, Tick
 from tests.conftest import LiveServer
+from tests.e2e.real_tabs import Tab, real_browser
 
 pytestmark = pytest.mark.browser
 
@@ -25,11 +28,19 @@ RECORD_TICKS = """() => {
 }"""
 
 
+#: The watchlist's rows as the grid holds them, in display order (its async queue applied).
+GRID_ROWS = (
+    "(() => { let g; try { g = window.dash_ag_grid.getApi('ticker-watchlist'); }"
+    " catch (notYet) { return []; } g.flushAsyncTransactions(); const rows = [];"
+    " g.forEachNodeAfterFilterAndSort(n => rows.push(n.data)); return rows; })()"
+)
+
+
 def _open(context: Any, url: str) -> Any:
     page = context.new_page()
     page.goto(url)
     page.wait_for_function(
-        "() => window.livedash && ['ticker-watchlist', 'ticker-tape', 'ticker-candles-ACME']"
+        "() => window.livedash && ['ticker-quotes', 'ticker-tape', 'ticker-candles-ACME']"
         ".every(id => id in window.livedash.widgets)",
         timeout=45_000,
     )
@@ -52,24 +63,21 @@ def test_watchlist_chart_and_tape_update_at_the_feed_rate(
     page = _open(context, server.url)
     page.evaluate(RECORD_TICKS)
     symbols = GBMSimulator().symbols()
-    rows = page.locator("#ticker-watchlist-body tr")
+    # Every symbol's row in order, filled from the quotes (history first, then live).
     page.wait_for_function(
-        f"() => document.querySelectorAll('#ticker-watchlist-body tr').length === {len(symbols)}",
-        timeout=45_000,
+        f"() => {GRID_ROWS}.filter(r => r.last).length === {len(symbols)}", timeout=45_000
     )
-    symbol_cells = page.locator("#ticker-watchlist-body tr td:first-child")
-    assert symbol_cells.all_text_contents() == list(symbols)
-    assert rows.count() == len(symbols)
-    first = page.text_content("#ticker-watchlist-body")
+    rows = page.evaluate(GRID_ROWS)
+    assert [r["s"] for r in rows] == list(symbols)
+    first = [r["last"] for r in rows]
     page.wait_for_function(
-        "t => document.querySelector('#ticker-watchlist-body').textContent !== t",
-        arg=first,
-        timeout=30_000,
+        f"first => {GRID_ROWS}.some((r, i) => r.last !== first[i])", arg=first, timeout=30_000
     )
-    # A changed price flashes its cell (green up, red down).
+    # A changed price flashes its cell; changes are coloured by sign.
     page.wait_for_selector(
-        "#ticker-watchlist-body td[class*='livedash-flash-']", state="attached", timeout=30_000
+        "#ticker-watchlist .ag-cell-data-changed", state="attached", timeout=30_000
     )
+    assert page.locator("#ticker-watchlist .ticker-up, #ticker-watchlist .ticker-down").count()
     # Candles: one per second, growing; the volume bars follow.
     page.wait_for_function(
         "() => (document.querySelector('#ticker-candles-ACME .js-plotly-plot')"
@@ -130,8 +138,9 @@ def test_ticks_published_over_http_reach_the_watchlist_and_candles(
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 200
     page.wait_for_function(
-        "() => [...document.querySelectorAll('#ticker-watchlist-body tr')]"
-        ".some(tr => tr.cells[0].textContent === 'ZZZ' && tr.cells[1].textContent === '42.50')",
+        f"() => {GRID_ROWS}.some(r => r.s === 'ZZZ' && r.last === 42.5 && r.vol === 700)"
+        " && document.querySelector('#ticker-watchlist [row-id=\"ZZZ\"]')"
+        "?.textContent.includes('42.50')",
         timeout=30_000,
     )
     deadline = time.monotonic() + 30
@@ -145,3 +154,123 @@ def test_ticks_published_over_http_reach_the_watchlist_and_candles(
         "c": 42.5,
         "v": 700,
     }
+
+
+class StoppableSimulator(GBMSimulator):
+    """The default simulator (60 ticks/s) until :meth:`stop`: then no more ticks, so the
+    streams settle and the page can be compared with them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stopped = threading.Event()
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    def poll(self, elapsed: float) -> list[Tick]:
+        ticks = super().poll(elapsed)
+        return [] if self.stopped.is_set() else ticks
+
+
+def _ticks(hub: Hub, after: int = 0) -> list[Event]:
+    return hub.read(ticker.TICKS, after, 100_000)
+
+
+def _count(events: list[Event]) -> int:
+    return sum(len(e.data["ticks"]) for e in events)
+
+
+def _wait(check: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    """Poll the server's state until ``check()`` (bounded by a deadline)."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()  # never set: its wait paces the polling
+    while not check():
+        assert time.monotonic() < deadline, f"not after {timeout} s: {what}"
+        pause.wait(0.2)
+
+
+APPLIED = (
+    "(() => { const s = window.dash_stores?.[0]?.getState(); const p = s?.paths?.strs"
+    "?.['ticker-applied']; if (!p) return null; let n = s.layout;"
+    " for (const k of p) n = n[k]; return n.props.data; })()"
+)
+HIDDEN_S = 10
+
+
+def test_every_tick_reaches_the_watchlist_at_60_ticks_per_second_across_a_hidden_tab(
+    hub_factory: Callable[..., Hub], live_server: Callable[[Any], LiveServer]
+) -> None:
+    hub = hub_factory()
+    source = StoppableSimulator()
+    assert source.rate == 60
+    server = live_server(ticker.create_push_app(hub, source))
+    with real_browser() as cdp:
+        tab = Tab(cdp, server.url)
+        tab.wait_for(f"({APPLIED})?.ticks > 0 && {GRID_ROWS}.length >= 22", timeout=60)
+        _wait(lambda: _count(_ticks(hub)) >= 120, "2 s of ticks while visible")
+
+        Tab(cdp, "about:blank")  # in front: the ticker's tab is hidden for real
+        tab.wait_for("document.hidden")
+        updates = tab.eval("window.livedash.stats.updates")
+        hidden_from = hub.store.head(ticker.TICKS)
+        rows_hidden = tab.eval(GRID_ROWS)
+        _wait(
+            lambda: _count(_ticks(hub, hidden_from)) >= HIDDEN_S * source.rate,
+            f"{HIDDEN_S} s of ticks while hidden",
+        )
+        published_hidden = _count(_ticks(hub, hidden_from))
+        # Nothing reached the grid while hidden (the quotes waited in LiveData).
+        assert tab.eval("window.livedash.stats.updates") == updates
+        assert tab.eval(GRID_ROWS) == rows_hidden
+        backlog = tab.eval("window.livedash.widgets['ticker-quotes'].pending.length")
+
+        tab.activate()
+        tab.wait_for("!document.hidden")
+        shown_from = hub.store.head(ticker.TICKS)
+        _wait(lambda: _count(_ticks(hub, shown_from)) >= 120, "2 s of ticks after showing")
+        source.stop()
+        # The desk has folded every published tick into a quote event.
+        _wait(
+            lambda: (
+                sum(e.data["ticks"] for e in hub.read(ticker.QUOTES, 0, 100_000))
+                == _count(_ticks(hub))
+            ),
+            "the last quote event",
+        )
+        ticks = _ticks(hub)
+        quotes = hub.read(ticker.QUOTES, 0, 100_000)
+        tab.wait_for(f"({APPLIED}).seq === {quotes[-1].seq}")
+        applied = tab.eval(APPLIED)
+        rows = tab.eval(GRID_ROWS)
+        state = tab.eval(
+            "(() => { const s = window.dash_stores[0].getState(); let n = s.layout;"
+            " for (const k of s.paths.strs['ticker-watchlist']) n = n[k];"
+            " return n.props.rowData; })()"
+        )
+        stats = tab.eval("({...window.livedash.stats})")
+
+    published = _count(ticks)
+    last: dict[str, tuple[int, float]] = {}
+    volume: dict[str, int] = {}
+    for event in ticks:
+        for t in event.data["ticks"]:
+            last[t["s"]] = (event.seq, t["p"])
+            volume[t["s"]] = volume.get(t["s"], 0) + t["v"]
+    print(
+        f"\nticker at {source.rate} ticks/s: {published} ticks published in {len(ticks)} events"
+        f" ({published_hidden} while hidden {HIDDEN_S} s, {backlog} quote events held);"
+        f" the page applied {applied['ticks']} ticks in {applied['quotes']} of"
+        f" {len(quotes)} quote events; LiveData updates {stats['updates']}"
+        f" (resets {stats['resets']})"
+    )
+    assert applied == {"quotes": len(quotes), "ticks": published, "seq": quotes[-1].seq}
+    assert stats["resets"] == 0
+    assert backlog >= HIDDEN_S * 4 - 4  # 4 quote events a second waited for the tab
+    # Every symbol ends with its last price, the seq of its last tick and all its volume.
+    grid = {r["s"]: r for r in rows}
+    assert set(grid) == set(last)
+    for symbol, (seq, price) in last.items():
+        row = grid[symbol]
+        assert (row["seq"], row["last"], row["vol"]) == (seq, price, volume[symbol]), symbol
+    # Dash's rowData says what the grid shows.
+    assert sorted(state, key=lambda r: r["s"]) == sorted(rows, key=lambda r: r["s"])

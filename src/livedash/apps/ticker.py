@@ -5,12 +5,16 @@ Streams (all JSON objects, see README "Apps"):
 - ``ticks``: ``{"ticks": [{"s": "ACME", "p": 182.41, "v": 300}, ...]}``, written by the
   simulator 10 times a second, and open to any other feed through
   ``POST /livedash/publish`` with ``{"stream": "ticks", "data": {"ticks": [...]}}``.
-- ``quotes``: ``{"quotes": [{"s", "last", "chg", "pct", "vol"}, ...], "rate": ticks/s}``,
-  the symbols that traded since the previous quote event, 4 times a second.
+- ``quotes``: ``{"quotes": [{"s", "last", "chg", "pct", "vol", "seq"}, ...], "rate": ticks/s,
+  "ticks": n}``, the symbols that traded since the previous quote event, 4 times a second;
+  ``seq`` is the ``ticks`` event holding the symbol's last trade, ``ticks`` the number of
+  ticks the event folds in (so a page can count every tick it applied).
 - ``candles.SYMBOL``: one ``{"t", "o", "h", "l", "c", "v", "n"}`` per symbol and second.
 
 Quotes and candles are built on the server from the ``ticks`` stream, so ticks that arrive
-over HTTP count exactly like simulated ones.
+over HTTP count exactly like simulated ones. The watchlist is an AG Grid fed by a
+:func:`~livedash.LiveData` on ``quotes`` and a clientside callback: every quote event
+upserts its rows (one per symbol) and the changed cells flash.
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from dash import Dash, Input, Output, dcc, html
+import dash_ag_grid as dag  # type: ignore[import-untyped]  # the package ships no types
+from dash import Dash, Input, Output, State, dcc, html
 
-from livedash import Hub, LiveCandles, LiveIndicator, LiveTable
+from livedash import Hub, LiveCandles, LiveData, LiveIndicator, LiveTable
 from livedash.apps import AppOptions, frame
 from livedash.errors import ConfigError
 from livedash.sources.market import CandleBuilder, GBMSimulator, QuoteBook, Tick, TickSource
@@ -42,6 +47,8 @@ CANDLE_GRACE = 0.3
 WINDOW = 300
 #: Seconds over which the feed rate (ticks/s) is averaged.
 RATE_WINDOW = 5.0
+#: Quote events a watchlist gets on load: 50 s of them, in which every symbol has traded.
+QUOTE_HISTORY = 200
 
 
 def candle_stream(symbol: str) -> str:
@@ -71,10 +78,12 @@ class MarketDesk:
         self.cursor = newest[-1].seq if newest else 0
         self.rejected = 0
         self._recent: deque[tuple[float, int]] = deque()  # (event ts, ticks in it)
+        self._last_seq: dict[str, int] = {}  # symbol -> the ticks event of its last trade
+        self._ticks = 0  # ticks consumed since the last quote event
         self._started = clock()
 
     def step(self) -> dict[str, Any] | None:
-        """Consume new ticks; publish closed candles; return ``{"quotes", "rate"}``."""
+        """Consume new ticks; publish closed candles; return ``{"quotes", "rate", "ticks"}``."""
         candles = []
         while True:
             events = self.hub.read(TICKS, self.cursor, 1000)
@@ -84,7 +93,9 @@ class MarketDesk:
                 self._recent.append((event.ts, len(ticks)))
                 for tick in ticks:
                     candles.extend(self.builder.add(tick, event.ts))
+                    self._last_seq[tick.symbol] = event.seq
                 self.book.update(ticks)
+                self._ticks += len(ticks)
             if len(events) < 1000:
                 break
         now = self.clock()
@@ -98,7 +109,10 @@ class MarketDesk:
             self._recent.popleft()
         span = min(RATE_WINDOW, max(now - self._started, QUOTE_PERIOD))
         rate = sum(n for _, n in self._recent) / span
-        return {"quotes": rows, "rate": round(rate, 1)}
+        for row in rows:
+            row["seq"] = self._last_seq[row["s"]]
+        folded, self._ticks = self._ticks, 0
+        return {"quotes": rows, "rate": round(rate, 1), "ticks": folded}
 
     def _parse(self, data: dict[str, Any]) -> list[Tick]:
         raw = data.get("ticks")
@@ -129,31 +143,106 @@ def chart(symbol: str) -> html.Div:
     )
 
 
+def _number(spec: str) -> dict[str, str]:
+    # A d3 format for a grid column; empty until the symbol's first quote.
+    return {"function": f"params.value == null ? '' : d3.format('{spec}')(params.value)"}
+
+
+#: Green when above the reference price, red below (apps.css).
+_SIGNED = {"ticker-up": "params.value > 0", "ticker-down": "params.value < 0"}
+
+
+def watchlist(symbols: Sequence[str]) -> html.Div:
+    """The watchlist: an AG Grid with a row per symbol (others are added as they trade),
+    upserted from the ``quotes`` stream by :data:`UPSERT_QUOTES`; changed cells flash."""
+    number = {"type": "rightAligned", "minWidth": 70}
+    grid = dag.AgGrid(
+        id="ticker-watchlist",
+        columnDefs=[
+            {"field": "s", "headerName": "Symbol", "cellClass": "ticker-symbol", "minWidth": 70},
+            # The last price flashes when it changes (the other cells change with it).
+            {
+                "field": "last",
+                "headerName": "Last",
+                "valueFormatter": _number(",.2f"),
+                "enableCellChangeFlash": True,
+                **number,
+            },
+            {
+                "field": "chg",
+                "headerName": "Chg",
+                "valueFormatter": _number("+,.2f"),
+                "cellClassRules": _SIGNED,
+                **number,
+            },
+            {
+                "field": "pct",
+                "headerName": "Chg %",
+                "valueFormatter": _number("+.2%"),
+                "cellClassRules": _SIGNED,
+                **number,
+            },
+            {"field": "vol", "headerName": "Volume", "valueFormatter": _number(","), **number},
+        ],
+        defaultColDef={"flex": 1, "sortable": True},
+        # The symbols in order, empty until they trade. Given, so that dash-ag-grid keeps
+        # Dash's rowData equal to the grid's rows (State("ticker-watchlist", "rowData")).
+        rowData=[{"s": s} for s in symbols],
+        getRowId="params.data.s",
+        dashGridOptions={
+            "domLayout": "autoHeight",
+            "rowHeight": 28,
+            "headerHeight": 32,
+            # A symbol trades a few times a second: a short flash keeps each one visible.
+            "cellFlashDuration": 250,
+            "cellFadeDuration": 500,
+            "asyncTransactionWaitMillis": 50,
+            "suppressCellFocus": True,
+        },
+        className="ticker-watchlist",
+    )
+    return html.Div(
+        [
+            # The newest quote events on load (every symbol has traded in them), then each
+            # new one, once, in order; a hidden tab gets its backlog in one update when shown.
+            LiveData(QUOTES, id="ticker-quotes", history=QUOTE_HISTORY),
+            # What the page applied: quote events, ticks folded in them, the newest seq.
+            dcc.Store(id="ticker-applied", data={"quotes": 0, "ticks": 0, "seq": 0}),
+            grid,
+        ]
+    )
+
+
+#: The clientside callback that applies each update of the quotes' LiveData to the grid. It
+#: goes through the grid's API rather than the rowTransaction prop: the API applies each
+#: transaction once, in order, while a prop set before the grid is ready, or replaced before
+#: React rendered it, is lost or applied twice (docs/howto/components.md).
+UPSERT_QUOTES = """
+async function (update, applied) {
+    if (!update) return window.dash_clientside.no_update;
+    const grid = await window.dash_ag_grid.getApiAsync("ticker-watchlist");
+    // Rows added by the previous update may wait in the grid's async queue: apply them now,
+    // so that getRowNode knows every row that exists.
+    grid.flushAsyncTransactions();
+    const rows = new Map();  // symbol -> its newest quote in this update
+    let ticks = 0;
+    for (const e of update.events) {
+        for (const q of e.data.quotes || []) rows.set(q.s, q);
+        ticks += e.data.ticks || 0;
+    }
+    const add = [], change = [];
+    for (const row of rows.values()) (grid.getRowNode(row.s) ? change : add).push(row);
+    grid.applyTransactionAsync({add: add, update: change});
+    const newest = update.events.length ? update.events[update.events.length - 1].seq : 0;
+    return {quotes: applied.quotes + update.events.length, ticks: applied.ticks + ticks,
+            seq: newest || applied.seq};
+}
+"""
+
+
 def layout(symbols: Sequence[str] | None = None) -> html.Div:
     """The ticker page (also a page of the gallery)."""
     symbols = list(symbols or GBMSimulator().symbols())
-    watchlist = LiveTable(
-        QUOTES,
-        [
-            {"field": "s", "label": "Symbol"},
-            {"field": "last", "label": "Last", "format": ",.2f", "align": "right"},
-            {"field": "chg", "label": "Change", "format": ",.2f", "align": "right", "signed": True},
-            {
-                "field": "pct",
-                "label": "Change %",
-                "format": ".2%",
-                "align": "right",
-                "signed": True,
-            },
-            {"field": "vol", "label": "Volume", "format": ",", "align": "right"},
-        ],
-        rows="quotes",
-        mode="upsert",
-        key="s",
-        order=symbols,
-        flash="last",
-        id="ticker-watchlist",
-    )
     tape = LiveTable(
         TICKS,
         [
@@ -191,7 +280,7 @@ def layout(symbols: Sequence[str] | None = None) -> html.Div:
             html.Div(
                 [
                     html.Section(
-                        [html.H3("Watchlist", className="ld-card-title"), watchlist],
+                        [html.H3("Watchlist", className="ld-card-title"), watchlist(symbols)],
                         className="ld-card",
                     ),
                     html.Div(
@@ -260,6 +349,13 @@ def register(app: Dash, hub: Hub, source: TickSource | None = None) -> None:
     @app.callback(Output("ticker-chart", "children"), Input("ticker-symbol", "value"))
     def pick_symbol(symbol: str) -> Any:
         return chart(symbol)
+
+    app.clientside_callback(  # type: ignore[no-untyped-call]  # Dash leaves it untyped
+        UPSERT_QUOTES,
+        Output("ticker-applied", "data"),
+        Input("ticker-quotes", "data"),
+        State("ticker-applied", "data"),
+    )
 
 
 def create_push_app(hub: Hub, source: TickSource | None = None) -> Dash:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from livedash.dash_hub import Hub
 from livedash.errors import (
     ConfigError,
     LivedashError,
@@ -21,7 +22,6 @@ from livedash.errors import (
     StoreUnavailable,
 )
 from livedash.events import Cursor, Event
-from livedash.hub import Hub
 from livedash.stores import Retention, Store, open_store
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ where it no longer holds. Each transition is an event on the ``alerts`` stream::
      "severity": "warning", "since": 1700000000.0}
 
 :func:`~livedash.LiveAlerts` shows the firing ones as a banner and a list on every tab.
-The engine is a :class:`~livedash.sources.base.Source`, so it runs in one process of the
+The engine is a :class:`~livedash.producers.Source`, so it runs in one process of the
 deployment (the store lease ``source:alerts``); a process taking over reads the alerts stream
 to learn what is firing and carries on from there (a pending ``for`` timer restarts).
 Events without a numeric value for the field are ignored (no data is not a recovery).
@@ -30,12 +30,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from livedash.errors import ConfigError
 from livedash.events import Event, validate_stream_name
-from livedash.hub import Overflow
-from livedash.sources.base import Emit, Source
+from livedash.hub import Hub, Overflow
+from livedash.producers import Emit, Source
 
 log = logging.getLogger(__name__)
 
@@ -171,12 +171,13 @@ class Alerts(Source):
 
     def run(self, emit: Emit, stopping: threading.Event) -> None:
         """Follow the rules' streams and publish transitions until stopped."""
-        hub = self._hub
+        # The engine reads streams as well as feeding one: it runs on a whole Hub.
+        hub = cast("Hub", self._hub)
         assert hub is not None
         streams = sorted({r.stream for r in self.rules})
         sub = hub.subscribe(streams)
         try:
-            cursor = {s: hub.store.head(s) for s in streams}
+            cursor = {s: hub.head(s) for s in streams}
             self._state = self._published_state()
             self.ready.set()
             while not stopping.is_set():
@@ -198,9 +199,9 @@ class Alerts(Source):
 
     def _published_state(self) -> dict[str, _RuleState]:
         """What the alerts stream says is firing (the latest transition of each rule)."""
-        assert self._hub is not None
+        hub = cast("Hub", self._hub)
         state = {r.name: _RuleState() for r in self.rules}
-        for event in self._hub.history(self.stream, 10_000):
+        for event in hub.history(self.stream, 10_000):
             current = state.get(str(event.data.get("rule")))
             if current is not None:
                 current.firing = event.data.get("state") == "firing"

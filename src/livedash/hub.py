@@ -1,4 +1,9 @@
-"""The Hub: the application's single entry point for publishing and following streams."""
+"""The Hub: the application's single entry point for publishing and following streams.
+
+This is the core hub: it imports no web framework and nothing of the transport. The
+:class:`livedash.Hub` users create adds ``init_app(app)`` to it (:mod:`livedash.dash_hub`),
+from above the transport, so that imports point one way: transport -> hub -> fan-out ->
+stores -> events."""
 
 from __future__ import annotations
 
@@ -7,12 +12,10 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from livedash.errors import PublishError, StoreError
 from livedash.events import MAX_EVENT_BYTES, Event, encode_data, validate_stream_name
-from livedash.failures import FailureLog
 from livedash.fanout import (
     RETRY_MAX,
     RETRY_MIN,
@@ -23,11 +26,9 @@ from livedash.fanout import (
     WakeBatch,
 )
 from livedash.follow import Follow, Follower
+from livedash.producers import Every
 from livedash.stats import HubStats
 from livedash.stores import Retention, Store, open_store
-
-if TYPE_CHECKING:
-    from livedash.transport import TransportConfig
 
 # What subscribers handle is part of the hub's API; the fan-out that makes them is not.
 __all__ = [
@@ -35,7 +36,6 @@ __all__ = [
     "RETRY_MIN",
     "Hub",
     "Overflow",
-    "Producer",
     "ProducerFn",
     "Resync",
     "Startable",
@@ -66,16 +66,6 @@ class Startable(Protocol):
         ...
 
 
-@dataclass
-class Producer:
-    """A function called every ``seconds`` whose result is published to ``stream``."""
-
-    fn: ProducerFn
-    seconds: float
-    stream: str
-    errors: int = 0
-
-
 class Hub:
     """Publishes events into a store and fans them out to subscribers.
 
@@ -96,14 +86,13 @@ class Hub:
         self.queue_size = queue_size
         #: unique per process; identifies this hub when taking producer leases
         self.instance_id = uuid.uuid4().hex
-        self.producers: list[Producer] = []
+        #: the periodic producers made by :meth:`every` (each one of :attr:`sources` too)
+        self.producers: list[Every] = []
         #: sources and other long-running feeders added with :meth:`add_source`
         self.sources: list[Startable] = []
         #: counters exported by ``GET /metrics``
         self.stats = HubStats()
         self._fanout = Fanout(self.store)
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
         self._started = False
         # The last probe of check_health (did the store answer, monotonic time), and the lock
         # the one probe in flight holds.
@@ -247,19 +236,24 @@ class Hub:
         """Decorator: call the function every ``seconds`` and publish what it returns
         (``None`` publishes nothing) to ``stream`` (default: the function's name).
 
-        With several processes on one store, only one of them runs the producer at a time."""
+        The friendly spelling of ``hub.add_source(Every(seconds, fn, stream))``
+        (:class:`~livedash.producers.Every`): with several processes on one store, only one
+        of them runs it at a time (the lease ``source:every.STREAM``)."""
         if seconds <= 0:
             raise ValueError(f"every() needs seconds > 0, got {seconds!r}")
 
         def register(fn: ProducerFn) -> ProducerFn:
-            name = validate_stream_name(stream or fn.__name__)
-            producer = Producer(fn, float(seconds), name)
+            producer = Every(seconds, fn, validate_stream_name(stream or fn.__name__))
             self.producers.append(producer)
-            if self._started:
-                self._start_producer(producer)
+            self.add_source(producer)
             return fn
 
         return register
+
+    def acquire_lease(self, name: str, ttl: float) -> bool:
+        """Take or renew the store lease ``name`` for this process for ``ttl`` seconds;
+        False while another process holds it (what keeps a producer to one process)."""
+        return self.store.acquire_lease(name, self.instance_id, ttl)
 
     def add_source(self, source: Startable) -> None:
         """Run ``source`` (see :mod:`livedash.sources`) while the hub runs: started with
@@ -269,72 +263,18 @@ class Hub:
             source.start(self)
 
     def start(self) -> None:
-        """Start the producers and sources (idempotent). :meth:`init_app` calls this."""
+        """Start the producers and sources (idempotent). Mounting on an app
+        (:meth:`livedash.Hub.init_app`) calls this."""
         if self._started:
             return
         self._started = True
-        for producer in self.producers:
-            self._start_producer(producer)
         for source in self.sources:
             source.start(self)
 
-    def _start_producer(self, producer: Producer) -> None:
-        thread = threading.Thread(
-            target=self._run_producer,
-            args=(producer,),
-            name=f"livedash-{producer.stream}",
-            daemon=True,
-        )
-        self._threads.append(thread)
-        thread.start()
-
-    def _run_producer(self, producer: Producer) -> None:
-        lease = f"producer:{producer.stream}"
-        # The lease outlives a few missed ticks, so a busy holder keeps it, a dead one loses it.
-        ttl = max(3 * producer.seconds, 3.0)
-        # The holder renews once half the lease has run, not every tick: a renewal is a store
-        # write, as costly as the publish at one tick a second. Timed from before the request,
-        # so this process never thinks it holds the lease longer than the store does.
-        held_until = 0.0
-        # A failure that repeats every tick (the store is down) is logged once, with a count.
-        failures = FailureLog(log, f"producer for stream {producer.stream!r}")
-        next_tick = time.monotonic()
-        while not self._stop.wait(max(0.0, next_tick - time.monotonic())):
-            next_tick += producer.seconds
-            if next_tick < time.monotonic():  # fell behind (suspended?): skip, don't burst
-                next_tick = time.monotonic() + producer.seconds
-            try:
-                asked = time.monotonic()
-                if held_until - asked < ttl / 2:
-                    held_until = 0.0
-                    if not self.store.acquire_lease(lease, self.instance_id, ttl):
-                        failures.succeeded()  # the store answered: another process holds it
-                        continue
-                    held_until = asked + ttl
-                data = producer.fn()
-                if data is not None:
-                    self.publish(producer.stream, data)
-            except Exception as exc:
-                producer.errors += 1
-                failures.failed(exc)
-            else:
-                failures.succeeded()
-
     # -- lifecycle ------------------------------------------------------------------------
-    def init_app(self, app: Any, config: TransportConfig | None = None) -> None:
-        """Mount the transport routes and the browser client on a Dash app, and start the
-        producers: a shim for :func:`livedash.mount` (``mount(app, hub, config)``)."""
-        # Imported here so that the hub itself never depends on a web framework.
-        from livedash.transport import mount
-
-        mount(app, self, config)
-
     def close(self) -> None:
         """Stop producers and fan-out, then close the store."""
-        self._stop.set()
         for source in self.sources:
             source.stop()
         self._fanout.close()
-        for thread in self._threads:
-            thread.join(timeout=5)
         self.store.close()

@@ -19,7 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from livedash import Event, Hub
 from livedash.fanout import Subscription
-from livedash.sources.base import Every
+from livedash.sources import Every
 from livedash.sources.file import FileTail, parse_cell
 from livedash.sources.http import HTTPPoll, select_path
 from livedash.sources.mqtt import MQTTSource, decode_payload, topic_stream

@@ -43,7 +43,7 @@ def _lease_owner(dep: Deployment) -> bytes | None:
     """The instance id of the hub holding the tick producer's lease."""
     assert dep.redis is not None
     with dep.redis.client() as client:
-        owner: bytes | None = client.get("livedash:lease:producer:tick")
+        owner: bytes | None = client.get("livedash:lease:source:every.tick")
     return owner
 
 

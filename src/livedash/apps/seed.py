@@ -13,9 +13,9 @@ from typing import Any
 
 from dash import Dash, Input, Output, dcc, html
 
+from livedash import Hub
 from livedash.apps import AppOptions, frame
 from livedash.components import LiveText
-from livedash.hub import Hub
 
 TITLE = "Real-Time Updates"
 TEMPLATE = "Current Time: {time}, Random Number: {number}"

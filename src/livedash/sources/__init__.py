@@ -8,7 +8,7 @@ samplers in ``system`` and ``market`` do no publishing themselves; an app wires 
 :class:`~livedash.Hub`.
 """
 
-from livedash.sources.base import Emit, Every, Source
+from livedash.producers import Emit, Every, Source
 from livedash.sources.file import FileTail
 from livedash.sources.http import HTTPPoll
 

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from livedash.errors import ConfigError
 from livedash.events import validate_stream_name
-from livedash.sources.base import Emit, Source
+from livedash.producers import Emit, Source
 
 log = logging.getLogger(__name__)
 

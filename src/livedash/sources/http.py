@@ -19,7 +19,7 @@ from typing import Any
 
 from livedash.errors import ConfigError
 from livedash.events import validate_stream_name
-from livedash.sources.base import Emit, Source
+from livedash.producers import Emit, Source
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from livedash.errors import ConfigError
 from livedash.events import validate_stream_name
-from livedash.sources.base import Emit, Source
+from livedash.producers import Emit, Source
 
 try:
     import paho.mqtt.client as mqtt

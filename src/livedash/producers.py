@@ -1,4 +1,8 @@
-"""The :class:`Source` interface: something outside the app that feeds streams.
+"""Producers: what feeds streams, run once per deployment. The one producer system.
+
+:class:`Source` is the interface of everything that feeds streams from outside the app (MQTT,
+files, HTTP, a market feed: :mod:`livedash.sources`); :class:`Every` is the periodic producer,
+which ``@hub.every`` is the friendly spelling of.
 
 A source implements one method, :meth:`Source.run`, which emits events until it is told to
 stop. The hub runs it (``hub.add_source(source)``) in a thread of its own and, because it
@@ -17,14 +21,30 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from livedash.errors import PublishError, StoreError
 from livedash.events import validate_stream_name
 from livedash.failures import FailureLog
 
 if TYPE_CHECKING:
-    from livedash.hub import Hub
+    from livedash.events import Event
+
+
+class Host(Protocol):
+    """What a producer needs of the hub that runs it."""
+
+    #: unique per process: the owner of the leases this process takes
+    instance_id: str
+
+    def publish(self, stream: str, data: Mapping[str, Any]) -> Event:
+        """Store one event."""
+        ...
+
+    def acquire_lease(self, name: str, ttl: float) -> bool:
+        """Take or renew lease ``name`` for ``ttl`` seconds; False while another holds it."""
+        ...
+
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +75,7 @@ class Source(ABC):
         self.errors = 0
         #: set while this process runs the source (holds the lease)
         self.running = threading.Event()
-        self._hub: Hub | None = None
+        self._hub: Host | None = None
         self._stop = threading.Event()
         self._supervisor: threading.Thread | None = None
         self._runner: threading.Thread | None = None
@@ -73,7 +93,7 @@ class Source(ABC):
         prompt. Raising is fine: the error is logged and ``run`` is called again later."""
 
     # -- lifecycle (called by the hub) -------------------------------------------------------
-    def start(self, hub: Hub) -> None:
+    def start(self, hub: Host) -> None:
         """Begin feeding ``hub``; returns at once. Called by ``hub.add_source``/``hub.start``."""
         with self._lock:
             if self._supervisor is not None:
@@ -106,11 +126,11 @@ class Source(ABC):
             self.published += 1
             self._dropped.succeeded()
 
-    def _holds_lease(self, hub: Hub) -> bool:
+    def _holds_lease(self, hub: Host) -> bool:
         if not self.single:
             return True
         try:
-            held = hub.store.acquire_lease(f"source:{self.name}", hub.instance_id, self.lease_ttl)
+            held = hub.acquire_lease(f"source:{self.name}", self.lease_ttl)
         except StoreError as exc:
             self._lease_failures.failed(exc)
             return False
@@ -173,7 +193,8 @@ class Source(ABC):
 
 class Every(Source):
     """Calls ``fn`` every ``seconds`` and publishes what it returns to ``stream``
-    (``None`` publishes nothing). The Source form of ``@hub.every``."""
+    (``None`` publishes nothing), in one process of the deployment at a time (lease
+    ``source:every.STREAM`` unless ``name`` says otherwise). ``@hub.every`` makes one."""
 
     def __init__(
         self,
@@ -191,10 +212,13 @@ class Every(Source):
         self.fn = fn
         self.stream = stream
         self.lease_ttl = max(3 * self.seconds, 3.0)
+        # Kept across restarts of run() (a lost lease stops it), so that the recovery of a
+        # failure that outlasted one run is still said, once.
+        self._tick_failures = FailureLog(log, f"Every({self.seconds:g}) source {self.name!r}")
 
     def run(self, emit: Emit, stopping: threading.Event) -> None:
         """Call ``fn`` once per period until stopped; a late tick is skipped, not bunched."""
-        failures = FailureLog(log, f"Every({self.seconds:g}) source {self.name!r}")
+        failures = self._tick_failures
         next_tick = time.monotonic()
         while not stopping.wait(max(0.0, next_tick - time.monotonic())):
             next_tick += self.seconds

@@ -26,7 +26,7 @@ from tests.docs.serving import serving
 from tests.e2e.test_examples import CHECKS, OWN_TESTS, SEED_TEXT, Check, text_matches
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = ["getting-started.md", "porting.md", "howto/authentication.md"]
+PAGES = ["getting-started.md", "porting.md", "howto/authentication.md", "howto/components.md"]
 
 SEED = text_matches("#live-update-text", SEED_TEXT)
 #: every shell command the pages show, and what the page it serves must show

@@ -165,6 +165,10 @@ OWN_TESTS = {
     "auth/login_app.py",
     # tests/e2e/test_ws_relay.py
     "ws_relay.py",
+    # tests/e2e/test_components.py
+    "ag_grid_watchlist.py",
+    "graph_extend.py",
+    "notifications.py",
 }
 
 

@@ -450,15 +450,9 @@ def test_every_generated_path_is_answered_below_500(
     assert {200, 400, 404, 405} <= set(statuses), sorted(set(statuses))
 
 
-#: Bugs the fuzzer found outside this change's files, each to fix at its source; strict, so
-#: the fix turns the mark into a failure that says to drop it.
-KNOWN = {
-    ("/livedash/events", "wire"): pytest.mark.xfail(
-        strict=True,
-        reason="transport.wire.parse_wire calls int() on any run of digits: 4,301 or more "
-        "raise ValueError (a 500 and a traceback); check the length before int()",
-    )
-}
+#: Bugs the fuzzer found, each to fix at its source (none open); a strict xfail here makes
+#: the fix turn the mark into a failure that says to drop it.
+KNOWN: dict[tuple[str, str], pytest.MarkDecorator] = {}
 
 
 @pytest.mark.parametrize(

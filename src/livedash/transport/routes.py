@@ -60,7 +60,9 @@ class Request:
     def content_length(self) -> int | None:
         """The declared body length; None when absent or not a number."""
         raw = self.headers.get("content-length")
-        if raw is None or not raw.strip().isdigit():
+        raw = None if raw is None else raw.strip()
+        # ASCII digits only ("²" is a digit to str.isdigit), and few enough for int().
+        if not raw or not raw.isascii() or not raw.isdigit() or len(raw) > 18:
             return None
         return int(raw)
 

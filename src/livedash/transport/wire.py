@@ -80,8 +80,10 @@ def parse_wire(value: str | None) -> int:
     """The format a ``?wire=`` query parameter asks for (1 when absent)."""
     if value is None or value == "":
         return 1
-    if value.isascii() and value.isdigit() and int(value) in WIRE_VERSIONS:
-        return int(value)
+    # Compared as text: int() of a run of 4,301+ digits raises (Python's conversion limit).
+    versions = {str(v): v for v in WIRE_VERSIONS}
+    if value in versions:
+        return versions[value]
     raise BadRequest(
         f"wire must be one of {', '.join(map(str, WIRE_VERSIONS))}, got {value!r}; "
         "leave it out for the standard format"

@@ -24,6 +24,7 @@ import gc
 import importlib
 import math
 import os
+import secrets
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ REMOVED_WORKER_CLASSES = ("gevent", "gthread")
 DEFAULT_CONNECTIONS = 10_000
 #: Seconds a stopping worker lets open streams run; clients reconnect and resume anyway.
 GRACEFUL_TIMEOUT = 5
+#: The key apps sign sessions with (see livedash.apps.chat), shared by the workers.
+SECRET_ENV = "LIVEDASH_SECRET"
 #: How uvicorn's workers learn which app to build (they import :func:`asgi_app` by name).
 APP_ENV, STORE_ENV = "LIVEDASH_SERVE_APP", "LIVEDASH_SERVE_STORE"
 #: Longest the backend probe may take to build the app (imports Dash, opens the store).
@@ -162,6 +165,9 @@ def serve(options: ServeOptions) -> NoReturn:
     check(options)
     argv = uvicorn_argv(options)
     os.environ[APP_ENV], os.environ[STORE_ENV] = options.app, options.store
+    # What the workers sign sessions with (the Chat's joins): the same key in every worker
+    # of this host, unless the operator set one (several hosts must share theirs).
+    os.environ.setdefault(SECRET_ENV, secrets.token_urlsafe(32))
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(argv[0], argv)

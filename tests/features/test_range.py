@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import random
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -16,9 +18,11 @@ import pytest
 from dash import Dash, html
 
 from livedash import Hub
-from livedash.downsample import downsample_indices
+from livedash.downsample import ALGORITHMS, Preselect, downsample_indices
 from livedash.stores import MemoryStore, Retention, SQLiteStore, Store
 from livedash.stores.redis import RedisStore
+from livedash.transport import range as range_module
+from livedash.transport.range import MAX_PAGE_BYTES, READS
 from tests.conftest import LiveServer
 
 
@@ -247,3 +251,173 @@ def test_range_traces_skip_values_that_are_not_numbers(
     assert mykey["y"] == list(range(8))
     status, err = _status(f"{server.url}/livedash/range?stream=mixed&span=60&y=a%22b")
     assert status == 400 and "double quote" in err["error"]
+
+
+# -- bounded by what they return (issue 21) --------------------------------------------------
+@pytest.mark.parametrize("chunk", [333, 997, 20_000])
+def test_preselect_fed_in_chunks_keeps_every_spike(chunk: int) -> None:
+    rng = np.random.default_rng(11)
+    n, n_out = 100_000, 400
+    t = np.sort(rng.uniform(0, 86_400, n))
+    y = np.cumsum(rng.standard_normal(n))
+    spikes = rng.choice(n, 6, replace=False)
+    y[spikes[:3]] += 1000
+    y[spikes[3:]] -= 1000
+    pre = Preselect(n_out)
+    for start in range(0, n, chunk):
+        part = slice(start, start + chunk)
+        pre.add(t[part], y[part], np.arange(n)[part])
+    got_t, got_y, index, downsampled = pre.result("minmax")
+    assert downsampled and n_out // 2 < len(got_y) <= n_out
+    assert index is not None and list(index) == sorted(index)
+    assert np.array_equal(got_y, y[index]) and np.array_equal(got_t, t[index])
+    assert set(spikes.tolist()) <= set(index.tolist())
+    assert y.max() in got_y and y.min() in got_y
+    # Memory: never more than 2 * n_out candidates held, however long the series.
+    assert len(pre._t) <= pre.capacity
+
+
+def test_preselect_matches_the_whole_series_downsampler_up_to_its_capacity() -> None:
+    rng = np.random.default_rng(5)
+    n = 900  # within the 2 * n_out points kept as they come
+    t = np.arange(n, dtype=np.float64)
+    y = rng.standard_normal(n)
+    for algorithm in ALGORITHMS:
+        pre = Preselect(500)
+        for start in range(0, n, 100):
+            pre.add(t[start : start + 100], y[start : start + 100])
+        got_t, got_y, _, downsampled = pre.result(algorithm)
+        kept = downsample_indices(t, y, 500, algorithm)
+        assert downsampled and np.array_equal(got_t, t[kept]) and np.array_equal(got_y, y[kept])
+    small = Preselect(500)
+    small.add(t[:300], y[:300])
+    assert not small.result()[3] and np.array_equal(small.result()[1], y[:300])
+
+
+def test_range_merges_repeated_fields_and_reads_x_like_a_y(
+    hub_factory: Callable[..., Hub], live_server: Callable[[Any], LiveServer], tmp_path: Path
+) -> None:
+    hub = hub_factory(f"sqlite:///{tmp_path / 'deep.db'}")
+    deep: dict[str, Any] = {"leaf": 1}
+    for _ in range(60):
+        deep = {"d": deep}
+    now = time.time()
+    hub.store.set_retention("big", Retention(max_events=None))
+    hub.store.append_many(
+        [
+            ("big", json.dumps({"v": i % 7, "i": i, "deep": deep}), now - 3000 + i)
+            for i in range(3000)
+        ]
+    )
+    server = _serve(hub, live_server)
+    query = "stream=big&since=0&points=1000&x=i" + "&y=v" * 32 + "&y=v,i,v"
+    body = _get(f"{server.url}/livedash/range?{query}")
+    assert [t["field"] for t in body["traces"]] == ["v", "i"]  # 32 + 2 repeats: two traces
+    assert body["count"] == 3000 and body["downsampled"]
+    v, i = body["traces"]
+    assert 500 < len(v["x"]) <= 1000 and v["x"] == sorted(v["x"])
+    assert all(isinstance(x, int) for x in v["x"]) and v["t"] == sorted(v["t"])
+    assert i["x"] == i["y"]  # i against i
+    # Thirty-three distinct fields are too many, however they are spelled.
+    fields = ",".join(f"f{k}" for k in range(33))
+    status, err = _status(f"{server.url}/livedash/range?stream=big&since=0&y={fields}")
+    assert status == 400 and "at most 32" in err["error"]
+    status, err = _status(f"{server.url}/livedash/range?stream=big&since=0&y={'a' * 201}")
+    assert status == 400 and "at most 200" in err["error"]
+
+
+def test_raw_pages_are_bounded_in_bytes_and_say_where_to_continue(
+    hub_factory: Callable[..., Hub], live_server: Callable[[Any], LiveServer]
+) -> None:
+    hub = hub_factory()
+    server = _serve(hub, live_server)
+    blob = "x" * 60_000  # ~60 KB events: the default 10,000-event page would be 600 MB
+    for i in range(40):
+        hub.publish("fat", {"i": i, "blob": blob})
+    seen: list[int] = []
+    after, pages = 0, 0
+    while True:
+        url = f"{server.url}/livedash/range?stream=fat&since=0&points=0&after={after}"
+        with urllib.request.urlopen(url, timeout=30) as r:
+            raw = r.read()
+        assert len(raw) <= MAX_PAGE_BYTES + 1000
+        body = json.loads(raw)
+        pages += 1
+        seen += [e[3]["i"] for e in body["events"]]
+        assert body["last_seq"] == body["events"][-1][1]
+        after = body["last_seq"]
+        if not body["more"]:
+            break
+    assert seen == list(range(40)) and pages == math.ceil(40 / (MAX_PAGE_BYTES // 60_020))
+    # One event larger than the page budget still goes out, alone.
+    hub.max_event_bytes = 2 * MAX_PAGE_BYTES
+    hub.publish("huge", {"blob": "y" * (MAX_PAGE_BYTES + 10)})
+    hub.publish("huge", {"blob": "z"})
+    first = _get(f"{server.url}/livedash/range?stream=huge&since=0&points=0")
+    assert len(first["events"]) == 1 and first["more"] and first["last_seq"] == 1
+    second = _get(f"{server.url}/livedash/range?stream=huge&since=0&points=0&after=1")
+    assert [e[1] for e in second["events"]] == [2] and not second["more"]
+
+
+def test_range_answers_429_with_retry_after_while_the_read_pool_is_full(
+    hub_factory: Callable[..., Hub], live_server: Callable[[Any], LiveServer]
+) -> None:
+    hub = hub_factory()
+    hub.publish("s", {"v": 1})
+    server = _serve(hub, live_server)
+    release = threading.Event()
+    started = threading.Semaphore(0)
+
+    def hold() -> bytes:
+        started.release()
+        release.wait(60)
+        return b""
+
+    pool = READS
+    jobs = []
+    try:
+        while (job := pool.submit(hold)) is not None:
+            jobs.append(job)
+        for _ in range(pool.workers):
+            assert started.acquire(timeout=30)
+        assert len(jobs) == pool.workers + pool.queue
+        try:
+            urllib.request.urlopen(f"{server.url}/livedash/range?stream=s&span=60&y=v", timeout=30)
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 429 and exc.headers["Retry-After"] == "1"
+            assert json.loads(exc.read())["reason"] == "busy"
+        else:
+            pytest.fail("a full read pool must answer 429")
+    finally:
+        release.set()
+    for job in jobs:
+        assert job.signal.wait(30) and job.result() == b""
+    assert pool.admitted == 0
+    assert _get(f"{server.url}/livedash/range?stream=s&span=60&y=v")["traces"][0]["y"] == [1]
+
+
+def test_a_window_past_the_read_budget_keeps_its_newest_events(
+    hub_factory: Callable[..., Hub],
+    live_server: Callable[[Any], LiveServer],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setattr(range_module, "MAX_WINDOW_EVENTS", 1000)
+    hub = hub_factory(f"sqlite:///{tmp_path / 'budget.db'}")
+    now = time.time()
+    hub.store.set_retention("long", Retention(max_events=None))
+    hub.store.append_many([("long", json.dumps({"v": i}), now - 3000 + i) for i in range(3000)])
+    server = _serve(hub, live_server)
+    body = _get(f"{server.url}/livedash/range?stream=long&span=4000&y=v&points=500")
+    assert body["truncated"] and body["count"] == 1000 and body["last_seq"] == 3000
+    [trace] = body["traces"]
+    assert min(trace["y"]) == 2000 and max(trace["y"]) == 2999
+    # Bytes count too: events of ~2 KB against a 1 MB budget read about 500 of them.
+    monkeypatch.setattr(range_module, "MAX_WINDOW_BYTES", 1024 * 1024)
+    pad = "x" * 2000
+    hub.store.append_many(
+        [("fat", json.dumps({"v": i, "pad": pad}), now - 3000 + i) for i in range(3000)]
+    )
+    body = _get(f"{server.url}/livedash/range?stream=fat&span=4000&y=v&points=500")
+    assert body["truncated"] and 400 <= body["count"] <= 600
+    assert max(body["traces"][0]["y"]) == 2999

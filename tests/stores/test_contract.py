@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from livedash.stores import MemoryStore, Retention, SQLiteStore, Store
+from livedash.stores import MemoryStore, Record, Retention, SQLiteStore, Store
+from livedash.stores.base import MAX_LABEL_CHARS, TS_SLACK, Columns, seq_window
 from livedash.stores.redis import RedisStore
 from livedash.stores.redis_cluster import RedisClusterStore
 
@@ -231,3 +233,142 @@ def test_interrupt_wakes_a_wait_that_is_already_blocked(make_store: StoreFactory
     t.join(timeout=10)  # well under the wait's own 60 s, and under Redis's 15 s block slices
     assert not t.is_alive(), "interrupt() did not wake a blocked wait"
     assert result == [[]]
+
+
+# -- range reads: chunked, bounded by the window ---------------------------------------------
+def _timed(stream: str, stamps: list[float]) -> list[Record]:
+    return [(stream, json.dumps({"v": i}), ts) for i, ts in enumerate(stamps)]
+
+
+def test_read_columns_pages_a_window_in_chunks_with_only_the_fields_asked(
+    make_store: StoreFactory,
+) -> None:
+    store = make_store()
+    store.set_retention("cols", Retention(max_events=None))
+    base = 1_000_000.0
+    records = [
+        (
+            "cols",
+            json.dumps(
+                {
+                    "v": i,
+                    "n": {"x": i * 0.5},
+                    "flag": True,
+                    "label": f"p{i}",
+                    "long": "x" * (MAX_LABEL_CHARS + 1),
+                    "obj": {"a": 1},
+                }
+            ),
+            base + i,
+        )
+        for i in range(250)
+    ]
+    store.append_many(records)
+    fields = ["v", "n.x", "flag", "missing", "obj"]
+    labels = ["label", "long", "v", "flag"]
+    chunks: list[Columns] = []
+    after = 0
+    while True:
+        chunk = store.read_columns("cols", base + 10, base + 239, fields, 100, after, labels)
+        chunks.append(chunk)
+        if len(chunk.seqs) < 100:
+            break
+        after = chunk.seqs[-1]
+    assert [len(c.seqs) for c in chunks] == [100, 100, 30]
+    seqs = [q for c in chunks for q in c.seqs]
+    assert seqs == list(range(11, 241))
+    assert [t for c in chunks for t in c.ts] == [base + i for i in range(10, 240)]
+    v, nx, flag, missing, obj = ([x for c in chunks for x in c.values[k]] for k in range(5))
+    assert v == list(range(10, 240)) and nx == [i * 0.5 for i in range(10, 240)]
+    # Booleans, objects and absent fields are not numbers: None, a gap in a trace.
+    assert set(flag) == set(missing) == set(obj) == {None}
+    label, long, v_label, flag_label = ([x for c in chunks for x in c.labels[k]] for k in range(4))
+    assert label == [f"p{i}" for i in range(10, 240)]
+    assert set(long) == {None}  # longer than MAX_LABEL_CHARS
+    assert v_label == list(range(10, 240)) and set(flag_label) == {None}
+    assert store.read_columns("cols", base + 1000, None, ["v"]).seqs == []
+    # What a chunk cost in stored JSON: a store that keeps text counts it.
+    if not isinstance(store, MemoryStore):
+        assert chunks[0].scanned >= 100 * len(records[0][1])
+    assert store.read_columns("missing", 0.0, None, ["v"]).values == [[]]
+
+
+def test_a_window_at_the_end_of_a_long_stream_and_one_in_its_middle(
+    make_store: StoreFactory,
+) -> None:
+    store = make_store()
+    store.set_retention("long", Retention(max_events=None))
+    base = 2_000_000.0
+    stamps = [base + i for i in range(3000)]
+    # Publishers stamp before the store orders them: seq 1502 carries an earlier ts than
+    # seq 1501, within TS_SLACK, and the window starting between them still holds both.
+    stamps[1501] = base + 1500 - TS_SLACK / 2
+    store.append_many(_timed("long", stamps))
+    tail = store.read_range("long", base + 2990)
+    assert [e.seq for e in tail] == list(range(2991, 3001))
+    middle = store.read_range("long", base + 1499.9, base + 1502)
+    assert [e.seq for e in middle] == [1501, 1503]
+    wobbly = store.read_range("long", base + 1500 - TS_SLACK, base + 1502)
+    assert [e.seq for e in wobbly] == [
+        q for q in range(1, 3001) if base + 1500 - TS_SLACK <= stamps[q - 1] <= base + 1502
+    ]
+    # Paged with after_seq inside a bounded window.
+    first = store.read_range("long", base + 100, base + 109, limit=6)
+    rest = store.read_range("long", base + 100, base + 109, limit=6, after_seq=first[-1].seq)
+    assert [e.seq for e in first + rest] == list(range(101, 111))
+    cols = store.read_columns("long", base + 2995, None, ["v"])
+    assert cols.seqs == list(range(2996, 3001)) and cols.values == [list(range(2995, 3000))]
+    assert store.read_range("long", base + 5000) == []
+    assert store.read_range("long", 0.0, base - 1) == []
+    # The window's seqs, before reading it: a count to budget a read by.
+    after, last = store.window("long", base + 2990, None)
+    assert last == 3000 and 2990 - TS_SLACK - 1 <= after < 2991
+    after, last = store.window("long", base + 100, base + 109)
+    assert after < 101 and last >= 110 and last - after <= 10 + 2 * TS_SLACK + 2
+    assert store.window("missing", 0.0, None) == (0, 0)
+    assert store.window("long", base + 5000, None)[1] <= store.window("long", base + 5000, None)[0]
+
+
+def test_seq_window_bisects_instead_of_scanning() -> None:
+    n = 1_000_000
+    probes: list[int] = []
+
+    def first_at(seq: int) -> tuple[int, float] | None:
+        probes.append(seq)
+        return (seq, float(seq)) if seq <= n else None
+
+    newest = (n, float(n))
+    assert seq_window(first_at, newest, 900_000.0, None, 0) == (
+        900_000 - int(TS_SLACK) - 1,
+        n,
+    )
+    assert len(probes) <= 2 + math.ceil(math.log2(n))
+    probes.clear()
+    after, last = seq_window(first_at, newest, 500_000.0, 500_100.0, 0)
+    assert after < 500_000 - TS_SLACK and last >= 500_100 + TS_SLACK
+    assert last - after <= 100 + 2 * TS_SLACK + 2
+    assert len(probes) <= 3 + 2 * math.ceil(math.log2(n))
+    # The next chunk of a window starts where the last ended: one probe.
+    probes.clear()
+    seq_window(first_at, newest, 900_000.0, None, 950_000)
+    assert len(probes) == 1
+    assert seq_window(first_at, None, 0.0, None, 0) == (0, 0)
+
+
+# -- the streams a store records, for the deployment-wide limit -------------------------------
+def test_admit_streams_refuses_past_the_limit_and_adds_none(make_store: StoreFactory) -> None:
+    store, other = make_store(), make_store()
+    assert store.stream_count() == 0
+    assert store.admit_streams(["a", "b", "a"], 3)
+    assert store.stream_count() == 2
+    assert other.admit_streams(["c"], 3)  # another handle, process or worker: one count
+    assert store.stream_count() == 3
+    assert not store.admit_streams(["d"], 3)
+    assert not other.admit_streams(["a", "e"], 3)  # one new name too many: none is added
+    assert store.stream_count() == 3
+    assert store.admit_streams(["a", "c"], 3)  # known names pass at the limit
+    assert store.admit_streams(["d", "e"], None)
+    assert other.stream_count() == 5
+    # An admitted stream has no event yet; its first append is seq 1.
+    assert store.head("d") == 0
+    assert store.append_many(_records("d", [1]))[0].seq == 1

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 
 from livedash.events import Cursor, Event
-from livedash.stores.base import Record, Retention
+from livedash.stores.base import CHUNK, Columns, Record, Retention, columns_of, seq_window
 
 
 class MemoryStore:
@@ -76,12 +78,36 @@ class MemoryStore:
             self._trim(stream, time.time())
             return list(events)[-n:]
 
+    @staticmethod
+    def _window(
+        events: deque[Event], since_ts: float, until_ts: float | None, after_seq: int
+    ) -> tuple[int, int]:
+        if not events:
+            return after_seq, after_seq
+        first_seq = events[0].seq
+
+        def first_at(seq: int) -> tuple[int, float] | None:
+            # seqs in the deque are contiguous: the index is arithmetic.
+            i = max(0, seq - first_seq)
+            return (events[i].seq, events[i].ts) if i < len(events) else None
+
+        newest = (events[-1].seq, events[-1].ts)
+        return seq_window(first_at, newest, since_ts, until_ts, after_seq)
+
+    def window(self, stream: str, since_ts: float, until_ts: float | None) -> tuple[int, int]:
+        with self._changed:
+            events = self._events.get(stream)
+            if not events:
+                return 0, 0
+            self._trim(stream, time.time())
+            return self._window(events, since_ts, until_ts, 0)
+
     def read_range(
         self,
         stream: str,
         since_ts: float,
         until_ts: float | None = None,
-        limit: int = 100_000,
+        limit: int = CHUNK,
         after_seq: int = 0,
     ) -> list[Event]:
         until = float("inf") if until_ts is None else until_ts
@@ -93,14 +119,46 @@ class MemoryStore:
             if not events:
                 return out
             self._trim(stream, time.time())
-            # ts is not strictly monotonic in seq (publishers stamp before taking the lock),
-            # so filter every event rather than bisecting on ts.
-            for event in events:
-                if event.seq > after_seq and since_ts <= event.ts <= until:
+            if not events:
+                return out
+            first_seq = events[0].seq
+            after, last = self._window(events, since_ts, until_ts, after_seq)
+            # ts may wobble against seq (publishers stamp before taking the lock), so every
+            # event of the window is checked, not just its ends.
+            start = max(0, after + 1 - first_seq)
+            for event in itertools.islice(events, start, max(start, last + 1 - first_seq)):
+                if since_ts <= event.ts <= until:
                     out.append(event)
                     if len(out) >= limit:
                         break
         return out
+
+    def read_columns(
+        self,
+        stream: str,
+        since_ts: float,
+        until_ts: float | None,
+        fields: Sequence[str],
+        limit: int = CHUNK,
+        after_seq: int = 0,
+        labels: Sequence[str] = (),
+    ) -> Columns:
+        return columns_of(
+            self.read_range(stream, since_ts, until_ts, limit, after_seq), fields, labels
+        )
+
+    def admit_streams(self, names: Sequence[str], limit: int | None) -> bool:
+        with self._changed:
+            new = [n for n in dict.fromkeys(names) if n not in self._heads]
+            if limit is not None and new and len(self._heads) + len(new) > limit:
+                return False
+            for name in new:
+                self._heads[name] = 0  # known, no event yet
+        return True
+
+    def stream_count(self) -> int:
+        with self._changed:
+            return len(self._heads)
 
     def head(self, stream: str) -> int:
         with self._changed:

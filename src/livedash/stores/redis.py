@@ -6,6 +6,8 @@ Keys (all under ``prefix``, ``livedash:`` by default):
 - ``{prefix}stream:{stream}``: the events, as a Redis Stream whose entry id is ``{seq}-0``
   and whose fields are ``d`` (data, compact JSON) and ``t`` (publish time);
 - ``{prefix}lease:{name}``: producer leases (SET NX PX, renewed only by the owner);
+- ``{prefix}streams``: the set of stream names published through a :class:`~livedash.Hub`
+  (:meth:`RedisStore.admit_streams`), which the deployment-wide stream limit counts;
 - ``{prefix}wake:{id}``: a tiny private stream per store object, used to wake its blocked
   readers (see :meth:`RedisStore.interrupt`).
 
@@ -33,7 +35,7 @@ from redis.retry import Retry
 
 from livedash.errors import StoreError, StoreUnavailable
 from livedash.events import Cursor, Event
-from livedash.stores.base import Record, Retention
+from livedash.stores.base import CHUNK, Columns, Record, Retention, columns_of, seq_window
 
 _T = TypeVar("_T")
 
@@ -46,6 +48,8 @@ COMMAND_TIMEOUT = 2.0
 MAX_BLOCK = 15.0
 #: Most entries one retention pass drops by age; the rest go on the next append or read.
 AGE_TRIM_BATCH = 1000
+#: Most entries one XRANGE of a range read fetches.
+READ_BATCH = 1000
 #: How long an idle wake stream lives (it is recreated on demand).
 WAKE_TTL_MS = 3_600_000
 #: The append connection is checked for a close by Redis (a restart) before it is used after
@@ -113,6 +117,22 @@ if not holder then
   return 1
 end
 return 0
+"""
+
+# KEYS: the set of stream names. ARGV: the limit (-1: none), then the names. Adds the names
+# unless the new ones would pass the limit; returns 1 when every name is in the set now.
+_ADMIT = """
+local limit = tonumber(ARGV[1])
+local new = {}
+for i = 2, #ARGV do
+  if redis.call('SISMEMBER', KEYS[1], ARGV[i]) == 0 then new[#new + 1] = ARGV[i] end
+end
+if #new == 0 then return 1 end
+if limit >= 0 and redis.call('SCARD', KEYS[1]) + #new > limit then return 0 end
+for i = 1, #new, 1000 do
+  redis.call('SADD', KEYS[1], unpack(new, i, math.min(i + 999, #new)))
+end
+return 1
 """
 
 _Entry = tuple[str, dict[str, str]]
@@ -448,26 +468,103 @@ class RedisStore:
         events.reverse()
         return events
 
+    def _window(
+        self, stream: str, since_ts: float, until_ts: float | None, after_seq: int
+    ) -> tuple[int, int]:
+        """:func:`~livedash.stores.base.seq_window` by entry id (the id is the seq): a few
+        one-entry XRANGEs instead of reading the stream from its start."""
+        key = self._stream_key(stream)
+        what = f"read stream {stream!r}"
+
+        def probe(entries: list[_Entry]) -> tuple[int, float] | None:
+            return (_seq(entries[0][0]), float(entries[0][1]["t"])) if entries else None
+
+        def first_at(seq: int) -> tuple[int, float] | None:
+            return probe(
+                cast(list[_Entry], self._run(what, lambda r: r.xrange(key, f"{seq}-0", "+", 1)))
+            )
+
+        newest = probe(cast(list[_Entry], self._run(what, lambda r: r.xrevrange(key, count=1))))
+        return seq_window(first_at, newest, since_ts, until_ts, after_seq)
+
+    def window(self, stream: str, since_ts: float, until_ts: float | None) -> tuple[int, int]:
+        return self._window(stream, max(since_ts, self._cutoff(stream)), until_ts, 0)
+
     def read_range(
         self,
         stream: str,
         since_ts: float,
         until_ts: float | None = None,
-        limit: int = 100_000,
+        limit: int = CHUNK,
         after_seq: int = 0,
     ) -> list[Event]:
         """Up to ``limit`` events with ``since_ts <= ts <= until_ts`` and ``seq > after_seq``,
-        oldest first. ts is not strictly ordered by seq across publishers, so this scans."""
+        oldest first. ts is not strictly ordered by seq across publishers, so every entry
+        between the window's ends (found by bisection) is checked."""
+        return self._read_range(stream, since_ts, until_ts, limit, after_seq)[0]
+
+    def _read_range(
+        self, stream: str, since_ts: float, until_ts: float | None, limit: int, after_seq: int
+    ) -> tuple[list[Event], int]:
+        """:meth:`read_range`, and the bytes of event JSON it read."""
+        if limit <= 0:
+            return [], 0
+        since = max(since_ts, self._cutoff(stream))
         until = float("inf") if until_ts is None else until_ts
+        after, last = self._window(stream, since, until_ts, after_seq)
+        key = self._stream_key(stream)
         out: list[Event] = []
-        after = after_seq
-        while len(out) < limit:
-            batch = self.read(stream, after, 1000)
-            if not batch:
+        scanned = 0
+        while len(out) < limit and after < last:
+            count = min(READ_BATCH, max(limit - len(out), 16))
+            entries = self._slice(stream, key, after + 1, last, count)
+            if not entries:
                 break
-            out += [e for e in batch if since_ts <= e.ts <= until]
-            after = batch[-1].seq
-        return out[:limit]
+            scanned += sum(len(fields["d"]) for _, fields in entries)
+            out += [e for e in self._events(stream, entries, since) if e.ts <= until]
+            after = _seq(entries[-1][0])
+            if len(entries) < count:
+                break
+        return out[:limit], scanned
+
+    def _slice(self, stream: str, key: str, first: int, last: int, count: int) -> list[_Entry]:
+        """Up to ``count`` entries of ``key`` with seqs ``first..last``."""
+        return cast(
+            list[_Entry],
+            self._run(
+                f"read stream {stream!r}", lambda r: r.xrange(key, f"{first}-0", f"{last}-0", count)
+            ),
+        )
+
+    def read_columns(
+        self,
+        stream: str,
+        since_ts: float,
+        until_ts: float | None,
+        fields: Sequence[str],
+        limit: int = CHUNK,
+        after_seq: int = 0,
+        labels: Sequence[str] = (),
+    ) -> Columns:
+        events, scanned = self._read_range(stream, since_ts, until_ts, limit, after_seq)
+        return columns_of(events, fields, labels, scanned)
+
+    def _streams_key(self) -> str:
+        return f"{self.prefix}streams"
+
+    def admit_streams(self, names: Sequence[str], limit: int | None) -> bool:
+        if not names:
+            return True
+        key = self._streams_key()
+        args = [-1 if limit is None else limit, *dict.fromkeys(names)]
+        got = self._run(
+            f"register {len(names)} stream name(s)", lambda r: r.eval(_ADMIT, 1, key, *args)
+        )
+        return bool(got)
+
+    def stream_count(self) -> int:
+        key = self._streams_key()
+        return int(cast(int, self._run("count the streams", lambda r: r.scard(key))))
 
     def head(self, stream: str) -> int:
         key = self._head_key(stream)

@@ -13,7 +13,7 @@ from typing import Any
 
 from livedash.errors import StoreError
 from livedash.events import Cursor, Event
-from livedash.stores.base import Record, Retention
+from livedash.stores.base import CHUNK, MAX_LABEL_CHARS, Columns, Record, Retention, seq_window
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS streams (name TEXT PRIMARY KEY, head INTEGER NOT NULL);
@@ -314,22 +314,62 @@ class SQLiteStore:
         rows.reverse()
         return rows
 
+    def _window(
+        self,
+        conn: sqlite3.Connection,
+        stream: str,
+        since_ts: float,
+        until_ts: float | None,
+        after_seq: int,
+    ) -> tuple[int, int]:
+        """:func:`~livedash.stores.base.seq_window` over the primary key: a few indexed
+        lookups instead of a scan from the stream's first row (there is no index on ts)."""
+
+        def first_at(seq: int) -> tuple[int, float] | None:
+            row = conn.execute(
+                "SELECT seq, ts FROM events WHERE stream = ? AND seq >= ? ORDER BY seq LIMIT 1",
+                (stream, seq),
+            ).fetchone()
+            return None if row is None else (int(row[0]), float(row[1]))
+
+        row = conn.execute(
+            "SELECT seq, ts FROM events WHERE stream = ? ORDER BY seq DESC LIMIT 1", (stream,)
+        ).fetchone()
+        newest = None if row is None else (int(row[0]), float(row[1]))
+        return seq_window(first_at, newest, since_ts, until_ts, after_seq)
+
+    def window(self, stream: str, since_ts: float, until_ts: float | None) -> tuple[int, int]:
+        try:
+            with self._reading() as conn:
+                return self._window(conn, stream, max(since_ts, self._cutoff(stream)), until_ts, 0)
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite read from {self.path!r} failed: {exc}") from exc
+
     def read_range(
         self,
         stream: str,
         since_ts: float,
         until_ts: float | None = None,
-        limit: int = 100_000,
+        limit: int = CHUNK,
         after_seq: int = 0,
     ) -> list[Event]:
         if limit <= 0:
             return []
+        since = max(since_ts, self._cutoff(stream))
         until = float("inf") if until_ts is None else until_ts
-        return self._rows(
-            "SELECT stream, seq, ts, data FROM events WHERE stream = ? AND seq > ? "
-            "AND ts >= ? AND ts <= ? ORDER BY seq LIMIT ?",
-            (stream, after_seq, max(since_ts, self._cutoff(stream)), until, limit),
-        )
+        try:
+            with self._reading() as conn:
+                after, last = self._window(conn, stream, since, until_ts, after_seq)
+                if last <= after:
+                    return []
+                rows = conn.execute(
+                    "SELECT stream, seq, ts, data FROM events WHERE stream = ? AND seq > ? "
+                    "AND seq <= ? AND ts >= ? AND ts <= ? ORDER BY seq LIMIT ?",
+                    (stream, after, last, since, until, limit),
+                ).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite read from {self.path!r} failed: {exc}") from exc
+        return [Event(s, q, t, json.loads(d)) for s, q, t, d in rows]
 
     def read_columns(
         self,
@@ -337,28 +377,80 @@ class SQLiteStore:
         since_ts: float,
         until_ts: float | None,
         fields: Sequence[str],
-        limit: int = 1_000_000,
-    ) -> tuple[list[int], list[float], list[list[Any]]]:
-        """Like :meth:`read_range`, but only ``seq``, ``ts`` and the numeric values (None
-        where a field is missing or not a number) of the dotted data ``fields``, as columns.
-
-        An optional fast path for long time windows: SQLite extracts the fields itself
-        (``json_extract``), so a day of events is never decoded into Python objects."""
+        limit: int = CHUNK,
+        after_seq: int = 0,
+        labels: Sequence[str] = (),
+    ) -> Columns:
+        """SQLite extracts the fields itself (``json_extract``), so a long window is never
+        decoded into Python objects: only the picked values cross into Python."""
+        if limit <= 0:
+            return Columns([], [], [[] for _ in fields], [[] for _ in labels], 0)
+        since = max(since_ts, self._cutoff(stream))
         until = float("inf") if until_ts is None else until_ts
-        paths = [_json_path(f) for f in fields]
+        # Booleans are JSON true/false, which json_extract returns as 1/0: json_type tells.
+        number = (
+            ", CASE WHEN json_type(data, ?1) IN ('integer', 'real') THEN json_extract(data, ?1) END"
+        )
+        text = (
+            ", CASE json_type(data, ?1) WHEN 'integer' THEN json_extract(data, ?1)"
+            " WHEN 'real' THEN json_extract(data, ?1)"
+            f" WHEN 'text' THEN CASE WHEN length(json_extract(data, ?1)) <= {MAX_LABEL_CHARS}"
+            " THEN json_extract(data, ?1) END END"
+        )
+        paths = [_json_path(f) for f in [*fields, *labels]]
+        # Numbered parameters: each field's path is bound once however often it is used.
         picks = "".join(
-            ", CASE WHEN json_type(data, ?) IN ('integer', 'real') THEN json_extract(data, ?) END"
-            for _ in paths
+            (number if i < len(fields) else text).replace("?1", f"?{i + 7}")
+            for i in range(len(paths))
         )
-        args: list[object] = [p for path in paths for p in (path, path)]
-        args += [stream, max(since_ts, self._cutoff(stream)), until, limit]
-        rows = self._fetch(
-            f"SELECT seq, ts{picks} FROM events WHERE stream = ? AND ts >= ? "
-            "AND ts <= ? ORDER BY seq LIMIT ?",
-            args,
+        try:
+            with self._reading() as conn:
+                after, last = self._window(conn, stream, since, until_ts, after_seq)
+                if last <= after:
+                    rows = []
+                else:
+                    rows = conn.execute(
+                        f"SELECT seq, ts, length(data){picks} FROM events WHERE stream = ?1 "
+                        "AND seq > ?2 AND seq <= ?3 AND ts >= ?4 AND ts <= ?5 "
+                        "ORDER BY seq LIMIT ?6",
+                        (stream, after, last, since, until, limit, *paths),
+                    ).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite read from {self.path!r} failed: {exc}") from exc
+        columns: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * (3 + len(paths))
+        cut = 3 + len(fields)
+        return Columns(
+            list(columns[0]),
+            list(columns[1]),
+            [list(c) for c in columns[3:cut]],
+            [list(c) for c in columns[cut:]],
+            sum(columns[2]),
         )
-        columns = list(zip(*rows, strict=True)) if rows else [()] * (2 + len(paths))
-        return list(columns[0]), list(columns[1]), [list(c) for c in columns[2:]]
+
+    def admit_streams(self, names: Sequence[str], limit: int | None) -> bool:
+        if not names:
+            return True
+        with self._write() as conn:
+            new = [
+                n
+                for n in dict.fromkeys(names)
+                if conn.execute("SELECT 1 FROM streams WHERE name = ?", (n,)).fetchone() is None
+            ]
+            if not new:
+                return True
+            if limit is not None:
+                (count,) = conn.execute("SELECT count(*) FROM streams").fetchone()
+                if count + len(new) > limit:
+                    return False
+            # head 0: known, no event yet (the first append makes it 1).
+            conn.executemany(
+                "INSERT INTO streams(name, head) VALUES (?, 0) ON CONFLICT(name) DO NOTHING",
+                [(n,) for n in new],
+            )
+        return True
+
+    def stream_count(self) -> int:
+        return int(self._fetch("SELECT count(*) FROM streams", ())[0][0])
 
     def head(self, stream: str) -> int:
         rows = self._fetch("SELECT head FROM streams WHERE name = ?", (stream,))

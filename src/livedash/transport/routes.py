@@ -20,20 +20,23 @@ from urllib.parse import urlsplit
 from livedash.errors import StoreError
 from livedash.hub import Hub
 from livedash.transport import ASSETS, TransportConfig
+from livedash.transport import range as range_module
 from livedash.transport.guard import new_secret
 from livedash.transport.ingest import check_content_type, check_length, check_token, ingest
 from livedash.transport.metrics import CONTENT_TYPE, hub_registry, render
 from livedash.transport.params import BadRequest, StreamRequest, parse_float, parse_stream_request
 from livedash.transport.poll import MAX_WAIT, poll
-from livedash.transport.range import parse_range_request, read_range
+from livedash.transport.range import RETRY_AFTER, ReadPool, parse_range_request, range_body
 from livedash.transport.sse import EventStream
-from livedash.transport.steps import BLOCKING, Handler, ReadBody, Response, StreamStart
+from livedash.transport.steps import BLOCKING, Handler, ReadBody, Response, StreamStart, Wait
 from livedash.transport.wire import parse_wire
 
 #: Seconds browsers may cache the client script and styles (they are versioned by ``?v=``).
 STATIC_MAX_AGE = 3600
 #: Prometheus scrapes this path by convention, outside the livedash prefix.
 METRICS_PATH = "/metrics"
+#: Seconds a range request waits for its read at a time (a read's end wakes it at once).
+RANGE_WAIT = 60.0
 
 
 @dataclass
@@ -93,6 +96,23 @@ def error_response(exc: Exception) -> Response:
         body = {"error": f"store unavailable, retry later: {exc}", "reason": "store"}
         return json_response(503, body, {"Retry-After": "1"})
     raise exc
+
+
+def range_reads() -> ReadPool:
+    """The heavy-read pool range reads run on: one per process (:data:`~livedash.transport.
+    range.READS`, sized by ``LIVEDASH_HEAVY_READS`` and ``LIVEDASH_HEAVY_QUEUE``), because
+    it bounds the process's CPU and memory whatever app or hub a read is for."""
+    return range_module.READS
+
+
+def busy_response(reads: ReadPool) -> Response:
+    """429 with ``Retry-After``: every heavy-read slot of this process is taken."""
+    body = {
+        "error": f"too many heavy reads in progress ({reads.workers} running, {reads.queue} "
+        f"waiting at most); retry after {RETRY_AFTER} s",
+        "reason": "busy",
+    }
+    return json_response(429, body, {"Retry-After": str(RETRY_AFTER)})
 
 
 Route = Callable[[Request], Handler]
@@ -244,11 +264,25 @@ class Routes:
         return json_response(200, body, {"Cache-Control": "no-store"})
 
     def range(self, request: Request) -> Handler:
-        """``GET /range``: a time window of a stream, downsampled for a graph."""
+        """``GET /range``: a time window of a stream, downsampled for a graph.
+
+        Read on the process's heavy-read pool (:class:`~livedash.transport.range.ReadPool`),
+        not on the threads subscribing and publishing use; while it is full the request is
+        answered 429 with ``Retry-After``, checked before anything else is done."""
+        reads = range_reads()
+        if reads.full():
+            return busy_response(reads)
         req = parse_range_request(request.get, request.get_list)
         self.check_read(request, [req.stream])
-        yield BLOCKING
-        return json_response(200, read_range(self.hub, req), {"Cache-Control": "no-store"})
+        hub = self.hub
+        job = reads.submit(lambda: range_body(hub, req))
+        if job is None:
+            return busy_response(reads)
+        while not job.done:
+            # Nothing waits in a thread here: the job's signal wakes this handler.
+            yield Wait(job.signal, RANGE_WAIT)
+        body = job.result()
+        return Response(200, body, "application/json", {"Cache-Control": "no-store"})
 
     def publish(self, request: Request) -> Handler:
         """``POST /publish``: authenticated ingest of one event or a batch."""

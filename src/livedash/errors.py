@@ -11,7 +11,8 @@ class PublishError(LivedashError, ValueError):
     """An event was rejected at publish time; nothing was stored.
 
     ``reason`` is a short machine-readable code (``bad_stream``, ``bad_data``,
-    ``too_large``), the message says what was wrong and how to fix it.
+    ``too_large``, ``too_many_streams``: a new stream past the deployment's limit, see
+    ``Hub(max_streams=...)``), the message says what was wrong and how to fix it.
     """
 
     def __init__(self, message: str, *, reason: str) -> None:

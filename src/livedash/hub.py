@@ -8,13 +8,14 @@ stores -> events."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from livedash.errors import PublishError, StoreError
+from livedash.errors import ConfigError, PublishError, StoreError
 from livedash.events import MAX_EVENT_BYTES, Event, encode_data, validate_stream_name
 from livedash.fanout import (
     RETRY_MAX,
@@ -50,6 +51,13 @@ log = logging.getLogger(__name__)
 HEALTH_TTL = 1.0
 #: The stream whose head the probe reads: not a valid stream name, so no one publishes to it.
 PROBE_STREAM = "livedash:health"
+#: Most streams a deployment holds unless ``Hub(max_streams=...)`` or :data:`MAX_STREAMS_ENV`
+#: says otherwise: each new name costs the store a head and up to its retention of events,
+#: and names never go away, so without a bound anyone who may publish can fill it.
+MAX_STREAMS = 10_000
+MAX_STREAMS_ENV = "LIVEDASH_MAX_STREAMS"
+#: Stream names a hub remembers as admitted (their next publish asks the store nothing).
+KNOWN_STREAMS = 100_000
 
 ProducerFn = Callable[[], Mapping[str, Any] | None]
 
@@ -80,10 +88,17 @@ class Hub:
         retention: Retention | None = None,
         max_event_bytes: int = MAX_EVENT_BYTES,
         queue_size: int = 4096,
+        max_streams: int | None = None,
     ) -> None:
         self.store: Store = open_store(store, retention) if isinstance(store, str) else store
         self.max_event_bytes = max_event_bytes
         self.queue_size = queue_size
+        #: most streams the deployment may hold (counted in the store, so across every
+        #: process sharing it); None: no limit. ``max_streams=None`` takes
+        #: ``LIVEDASH_MAX_STREAMS``, else :data:`MAX_STREAMS`; ``0`` means no limit.
+        self.max_streams = _max_streams(max_streams)
+        # Names admitted to the store: publishing to them again checks nothing.
+        self._known_streams: set[str] = set()
         #: unique per process; identifies this hub when taking producer leases
         self.instance_id = uuid.uuid4().hex
         #: the periodic producers made by :meth:`every` (each one of :attr:`sources` too)
@@ -129,6 +144,23 @@ class Hub:
             raise
         if not records:
             return []
+        # A name this hub has not published to yet is admitted by the store first, which
+        # counts the deployment's streams atomically; past the limit nothing is stored.
+        new = {stream for stream, _, _ in records} - self._known_streams
+        admit = getattr(self.store, "admit_streams", None)  # a store of one's own may lack it
+        if new and admit is not None:
+            if not admit(sorted(new), self.max_streams):
+                self.stats.rejected("too_many_streams")
+                names = ", ".join(repr(n) for n in sorted(new)[:5])
+                raise PublishError(
+                    f"cannot create stream {names}: this deployment holds its limit of "
+                    f"{self.max_streams} streams (Hub(max_streams=...) or {MAX_STREAMS_ENV}); "
+                    "publish to an existing stream, or raise the limit",
+                    reason="too_many_streams",
+                )
+            if len(self._known_streams) > KNOWN_STREAMS:
+                self._known_streams.clear()
+            self._known_streams |= new
         started = time.perf_counter()
         events = self.store.append_many(records)
         self.stats.published(events, time.perf_counter() - started)
@@ -278,3 +310,19 @@ class Hub:
             source.stop()
         self._fanout.close()
         self.store.close()
+
+
+def _max_streams(given: int | None) -> int | None:
+    """The stream limit for ``Hub(max_streams=given)``: ``given``, else the environment's,
+    else :data:`MAX_STREAMS`; 0 is no limit (None)."""
+    if given is None:
+        text = os.environ.get(MAX_STREAMS_ENV, "").strip()
+        try:
+            given = int(text) if text else MAX_STREAMS
+        except ValueError:
+            raise ConfigError(
+                f"{MAX_STREAMS_ENV} must be a whole number of streams (0: no limit), got {text!r}"
+            ) from None
+    if given < 0:
+        raise ConfigError(f"max_streams must be >= 0 (0: no limit), got {given!r}")
+    return given or None

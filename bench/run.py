@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import report, scenarios
+from bench import callbacks, report, scenarios
 from bench.harness import BEFORE_REV, CONTENDERS, Browser, machine_facts, use_before
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -34,6 +34,7 @@ SCENARIOS: dict[str, Callable[[scenarios.Config], Any]] = {
     "clients": scenarios.clients_held,
     "throughput": scenarios.throughput,
     "bytes": scenarios.bytes_per_update,
+    "callbacks": callbacks.scenario,  # a stream into the page's own callbacks, 10 tabs
 }
 BACKGROUND = "memory"
 

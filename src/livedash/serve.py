@@ -20,10 +20,13 @@ out to its own clients.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import importlib
 import math
 import os
+import resource
 import secrets
 import subprocess
 import sys
@@ -31,14 +34,26 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import urlparse
 
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
 from livedash.errors import ConfigError
 
 #: The one worker class; ``--worker-class`` stays only to explain what replaced the others.
 WORKER_CLASS = "uvicorn"
 #: Worker classes of earlier releases, and what to do instead.
 REMOVED_WORKER_CLASSES = ("gevent", "gthread")
-#: Most simultaneous connections (open event streams included) per worker.
+#: Most simultaneous requests (open event streams included) per worker; connections that
+#: have not sent a request yet do not count (:class:`HttpProtocol`).
 DEFAULT_CONNECTIONS = 10_000
+#: Seconds a connection has to send a complete request head: from when it opens, and from
+#: the end of each response while it is kept alive. Then it is closed, so connections that
+#: send nothing (or a byte now and then) cannot pile up (:data:`HEADER_TIMEOUT_ENV`).
+HEADER_TIMEOUT = 5.0
+#: Seconds a request's body may take to arrive once its head has (:data:`BODY_TIMEOUT_ENV`).
+BODY_TIMEOUT = 30.0
+HEADER_TIMEOUT_ENV, BODY_TIMEOUT_ENV = "LIVEDASH_HEADER_TIMEOUT", "LIVEDASH_BODY_TIMEOUT"
+#: Seconds an idle kept-alive connection stays open after a response (uvicorn's default).
+KEEP_ALIVE = 5
 #: Seconds a stopping worker lets open streams run; clients reconnect and resume anyway.
 GRACEFUL_TIMEOUT = 5
 #: The key apps sign sessions with (see livedash.apps.chat), shared by the workers.
@@ -150,9 +165,14 @@ def uvicorn_argv(options: ServeOptions) -> list[str]:
         str(options.port),
         "--workers",
         str(options.workers),
-        # Over this many open connections a worker answers 503; the client retries.
+        # Request deadlines, and --limit-concurrency counting requests, not idle connections.
+        "--http",
+        "livedash.serve:HttpProtocol",
+        # Over this many requests in progress a worker answers 503; the client retries.
         "--limit-concurrency",
         str(options.connections),
+        "--timeout-keep-alive",
+        str(KEEP_ALIVE),
         "--timeout-graceful-shutdown",
         str(GRACEFUL_TIMEOUT),
         # An access line per request would log every reconnect of thousands of streams.
@@ -164,6 +184,7 @@ def serve(options: ServeOptions) -> NoReturn:
     """Check ``options`` and replace this process with the server."""
     check(options)
     argv = uvicorn_argv(options)
+    raise_file_limit()  # inherited by the exec'd server and its workers
     os.environ[APP_ENV], os.environ[STORE_ENV] = options.app, options.store
     # What the workers sign sessions with (the Chat's joins): the same key in every worker
     # of this host, unless the operator set one (several hosts must share theirs).
@@ -293,7 +314,11 @@ def run(app: Any, host: str, port: int) -> None:
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=GRACEFUL_TIMEOUT,
+        http=HttpProtocol,
+        limit_concurrency=DEFAULT_CONNECTIONS,
+        timeout_keep_alive=KEEP_ALIVE,
     )
+    raise_file_limit()
     freeze_startup_objects()
     Server(config).run()
 
@@ -346,3 +371,101 @@ def probe_backend(spec: str, store: str) -> NoReturn:
     print(backend, flush=True)
     # Skip interpreter shutdown: the half-built hub's threads and store need no goodbye.
     os._exit(0)
+
+
+def raise_file_limit() -> None:
+    """Let this process (and what it execs) open as many files as the system allows it: each
+    connection is one, and the usual soft limit of 1,024 would stop accepting at that many
+    open connections, idle ones included, before any deadline could close them."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1_048_576)
+        # A container may refuse; the soft limit then stays what it was.
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def _seconds(env: str, default: float) -> float:
+    text = os.environ.get(env, "").strip()
+    if not text:
+        return default
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ConfigError(f"{env} must be a number of seconds above 0, got {text!r}")
+    return seconds
+
+
+class HttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a deadline for each request to arrive, and
+    ``--limit-concurrency`` counting connections from their first request on.
+
+    uvicorn arms no timer on a new connection, and cancels its keep-alive timer as soon as a
+    byte arrives, so a connection that sends nothing, or a request head a byte at a time,
+    stayed open for ever; and every open connection counted toward the limit, so 10,000 of
+    them sending nothing made every real request a 503 (issue 21). Here a connection has
+    :data:`HEADER_TIMEOUT` seconds to send a request head (from its start, and again after
+    each response) and :data:`BODY_TIMEOUT` for the body, or it is closed; and it counts
+    toward the limit only once it has begun a request."""
+
+    header_timeout = _seconds(HEADER_TIMEOUT_ENV, HEADER_TIMEOUT)
+    body_timeout = _seconds(BODY_TIMEOUT_ENV, BODY_TIMEOUT)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline: asyncio.TimerHandle | None = None
+
+    def _arm(self, seconds: float) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(seconds, self._expired)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expired(self) -> None:
+        self._deadline = None
+        transport = self.transport
+        # Not a connection that became a WebSocket meanwhile, or one already closing.
+        if transport.is_closing() or transport.get_protocol() is not self:
+            return
+        transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Start the clock for the first request head; not counted toward the limit yet."""
+        super().connection_made(transport)
+        self.connections.discard(self)
+        self._arm(self.header_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Stop the clock."""
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        """A request begins: from now on the connection counts toward the limit."""
+        super().on_message_begin()
+        self.connections.add(self)
+
+    def on_headers_complete(self) -> None:
+        """The head is in: the body (if any) has :attr:`body_timeout` to follow."""
+        if self.parser.should_upgrade():
+            self._disarm()
+        else:
+            self._arm(self.body_timeout)
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        """The whole request is in: the response takes as long as it takes."""
+        self._disarm()
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        """Kept alive: the next request head has :attr:`header_timeout` to arrive."""
+        waiting = bool(self.pipeline)  # a pipelined request already in starts now
+        super().on_response_complete()
+        if not waiting and not self.transport.is_closing():
+            self._arm(self.header_timeout)

@@ -4,7 +4,7 @@ Every app runs on uvicorn with ``--workers N``, whatever its Dash backend: an op
 stream is a coroutine awaiting its subscription on the worker's event loop, no thread or
 greenlet each (:mod:`livedash.transport.asgi`). Apps on Dash's default Flask backend have
 their pages and callbacks run by a2wsgi's WSGI-to-ASGI adapter, with livedash's routes native
-ASGI in front of it (:func:`~livedash.transport.asgi.asgi_server`); fastapi and quart apps are
+ASGI in front of it (:func:`~livedash.transport.serving.asgi_server`); fastapi and quart apps are
 ASGI already.
 
 The older WSGI serving of Flask apps under gunicorn (``--worker-class gevent|gthread``, a
@@ -274,8 +274,8 @@ def freeze_startup_objects() -> None:
 
 def asgi_app() -> Any:
     """uvicorn's app factory: build the app named in the environment in this worker and
-    return it as an ASGI app (:func:`~livedash.transport.asgi.asgi_server`)."""
-    from livedash.transport.asgi import asgi_server
+    return it as an ASGI app (:func:`~livedash.transport.serving.asgi_server`)."""
+    from livedash.transport.serving import asgi_server
 
     spec, store = os.environ.get(APP_ENV), os.environ.get(STORE_ENV)
     if not spec or not store:
@@ -304,7 +304,7 @@ def run(app: Any, host: str, port: int) -> None:
                 await asyncio.sleep(TICK)
                 should_exit = await self.on_tick(counter)
 
-    from livedash.transport.asgi import asgi_server
+    from livedash.transport.serving import asgi_server
 
     config = uvicorn.Config(
         asgi_server(app),

@@ -5,7 +5,7 @@ Paths carry NUL, invalid UTF-8, encoded dots, slashes and backslashes, and overl
 each query parameter a route reads gets the same, plus numbers past what ``int()`` parses,
 huge values and the parameter repeated thousands of times. Each example goes to the Flask
 adapter (Flask's test client: the real Flask app and view, no socket) and to the ASGI
-middleware as :func:`~livedash.transport.asgi.asgi_server` serves it, called with the scope
+middleware as :func:`~livedash.transport.serving.asgi_server` serves it, called with the scope
 uvicorn builds from the same request line. A short list of the worst cases goes over real
 sockets to Werkzeug and uvicorn too.
 """
@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from livedash import Hub
-from livedash.transport.asgi import asgi_server
+from livedash.transport.serving import asgi_server
 from tests.conftest import LiveServer
 from tests.scale.uvicorn_server import UvicornServer
 from tests.security.strategies import TOKEN

@@ -13,7 +13,7 @@ from dash import Dash, html
 from flask import request
 
 from livedash import ConfigError, Hub, TransportConfig
-from livedash.transport.asgi import asgi_server
+from livedash.transport.serving import asgi_server
 from tests.conftest import LiveServer
 from tests.scale.uvicorn_server import UvicornServer
 from tests.sse_client import SSEClient

@@ -18,8 +18,8 @@ import pytest
 from dash import Dash, html
 
 from livedash import Hub, TransportConfig
-from livedash.transport.asgi import asgi_server
 from livedash.transport.params import StreamRequest
+from livedash.transport.serving import asgi_server
 from livedash.transport.sse import EventStream
 from livedash.transport.steps import Wait
 from livedash.transport.wire import wire

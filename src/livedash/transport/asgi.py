@@ -3,44 +3,24 @@
 It answers ``{prefix}/...`` and ``/metrics`` itself and passes every other request to the
 app behind it: a FastAPI or Quart server (Dash's ASGI backends), or a Flask server wrapped
 by a WSGI-to-ASGI adapter (:mod:`livedash.transport.serving`). The framework's own
-middleware (Dash's GZip among them) never sees an event stream.
-
-:func:`drive` runs a handler of :mod:`~livedash.transport.routes` on the event loop: an open
-event stream holds no thread, it awaits its subscription (woken through the subscription's
-waker); the short blocking store work (subscribe, history and catch-up reads, polls, range
-reads, ingest) runs in the loop's default thread pool.
+middleware (Dash's GZip among them) never sees an event stream. Before serving a request
+natively it asks the app's own guards (:mod:`livedash.transport.guard`); the handlers run on
+the event loop through :func:`~livedash.transport.driver.drive`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import weakref
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs
 
-from livedash.hub import Hub, Subscription, WakeBatch
+from livedash.hub import Hub, WakeBatch
 from livedash.transport import TransportConfig, add_client, configs_of
 from livedash.transport.asgi_types import ASGIApp, Receive, Scope, Send
+from livedash.transport.driver import Ticker, drive, respond
 from livedash.transport.guard import ASK_HEADER, ask, is_question, secret_of, yes_headers
 from livedash.transport.routes import METRICS_PATH, Request, Routes, header_map
-from livedash.transport.steps import (
-    Blocking,
-    Handler,
-    ReadBody,
-    Response,
-    Sleep,
-    Step,
-    StreamStart,
-    Wait,
-)
-from livedash.transport.wire import gzip_chunks
-
-#: Longest an event stream waits to end its body (a stalled client must not hold a shutdown).
-LAST_SEND_TIMEOUT = 1.0
 
 
 def path_of(scope: Scope) -> str:
@@ -96,7 +76,7 @@ class LivedashASGI:
         if self.routes.guarded(request):
             refused = await ask(self.app, scope, self.routes.secret)
             if refused is not None:
-                await _respond(send, refused, request.method == "HEAD")
+                await respond(send, refused, request.method == "HEAD")
                 return
         loop = asyncio.get_running_loop()
         state = self._loops.get(loop)
@@ -116,341 +96,9 @@ class LivedashASGI:
         )
 
 
-async def drive(
-    handler: Handler,
-    *,
-    batch: WakeBatch,
-    ticker: Ticker,
-    head: bool,
-    receive: Receive,
-    send: Send,
-    stall_timeout: float | None,
-) -> None:
-    """Run ``handler`` on the event loop and send its response.
-
-    Waits are awaited; steps after a :class:`~livedash.transport.steps.Blocking` marker run in
-    a thread until the next wait. Once a stream has started, the client is gone when
-    ``receive`` says ``http.disconnect`` or a send fails; a client that reads nothing for
-    ``stall_timeout`` seconds is cut (the ASGI twin of ``TCP_USER_TIMEOUT`` under WSGI).
-    Either way the handler is closed, which unsubscribes. Subscriptions wake their waits
-    through ``batch``, the loop's :class:`~livedash.hub.WakeBatch`; an open stream's
-    heartbeat and stall cut are timed by ``ticker``, the loop's :class:`Ticker`."""
-    driver = _Driver(handler, batch)
-    try:
-        sent: bytes | None = None
-        while True:
-            step = await driver.next(sent)
-            sent = None
-            if step is None or isinstance(step, Response):
-                response = step or Response(500, b"", "text/plain")
-                await _respond(send, response, head)
-                return
-            if isinstance(step, ReadBody):
-                sent = await _read_at_most(receive, step.limit)
-            elif isinstance(step, StreamStart):
-                # Built in the call, not kept in a local: this frame lives as long as the
-                # stream, and the list would stay with it (~600 B per open stream).
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 200,
-                        "headers": [
-                            (k.lower().encode("latin-1"), v.encode("latin-1"))
-                            for k, v in step.headers.items()
-                        ],
-                    }
-                )
-                await _stream(
-                    driver,
-                    _gzip_encoder(step.compact) if step.gzip else _utf8,
-                    receive,
-                    send,
-                    stall_timeout,
-                    ticker,
-                )
-                return
-            else:
-                await driver.wait(step)
-    finally:
-        driver.close()
-
-
-class Ticker:
-    """One timer per event loop for the deadlines of every open event stream on it: the end
-    of a heartbeat wait and the stall cut of a send, checked every ``period`` seconds.
-
-    A timer per wait and per send (``asyncio.timeout``) makes uvloop create and close a
-    libuv timer for every event on every stream: measured at 2,000 streams and 1 event/s,
-    that was half of the worker's CPU (16.7% -> 8.9% without it) and p99 delivery 419 ms ->
-    113 ms. The price is precision: a deadline fires up to ``period`` late."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, period: float) -> None:
-        self.loop = loop
-        self.period = period
-        self.drivers: set[_Driver] = set()
-        self.task: asyncio.Task[None] | None = None
-
-    def add(self, driver: _Driver) -> None:
-        """Watch ``driver``'s deadlines until :meth:`discard`."""
-        self.drivers.add(driver)
-        if self.task is None:
-            self.task = self.loop.create_task(self._run())
-
-    def discard(self, driver: _Driver) -> None:
-        """Stop watching ``driver``; the last one out stops the ticking."""
-        self.drivers.discard(driver)
-        if not self.drivers and self.task is not None:
-            self.task.cancel()
-            self.task = None
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.period)
-            now = self.loop.time()
-            for driver in list(self.drivers):
-                driver.tick(now)
-
-
-class _Driver:
-    """Advances one handler: in a thread after a :class:`Blocking` marker, on the loop
-    otherwise; and owns the subscription wake-ups its waits need."""
-
-    def __init__(self, handler: Handler, batch: WakeBatch) -> None:
-        self.handler = handler
-        self.batch = batch
-        self.loop = asyncio.get_running_loop()
-        # The current wait, resolved by wake(). A bare future rather than an asyncio.Event:
-        # Event.wait asks for the running loop each time (a getpid() system call in CPython
-        # 3.11), measured with py-spy at 5% of the loop's time at 2,000 streams, and each
-        # Event keeps a deque of ~600 B per stream.
-        self.waiter: asyncio.Future[None] | None = None
-        #: the client disconnected (set by the stream's watcher, which also wakes the wait)
-        self.gone = False
-        self.offload = False
-        self.in_thread: asyncio.Future[Step | Response | None] | None = None
-        self.waking: Subscription | None = None
-        # Deadlines a Ticker checks (loop time): the current wait's end; the start of a send
-        # still in progress, and how long one may take before the client counts as stalled.
-        self.wait_until: float | None = None
-        self.sending_since: float | None = None
-        self.stall_timeout: float | None = None
-        self.task: asyncio.Task[Any] | None = None
-        self.stalled = False
-
-    def tick(self, now: float) -> None:
-        """Called by the loop's :class:`Ticker`: end a wait past its deadline, cut a send
-        that has not completed within the stall timeout."""
-        if self.wait_until is not None and now >= self.wait_until:
-            self.wake()
-        if (
-            self.sending_since is not None
-            and self.stall_timeout is not None
-            and now - self.sending_since >= self.stall_timeout
-            and self.task is not None
-            and not self.stalled
-        ):
-            self.stalled = True
-            self.task.cancel()
-
-    def wake(self) -> None:
-        """End the current wait, if there is one (on the loop: a subscription's waker through
-        the batch, the ticker, the watcher when the client goes)."""
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def _woken(self) -> None:
-        self.waiter = waiter = self.loop.create_future()
-        try:
-            await waiter
-        finally:
-            self.waiter = None
-
-    async def next(self, sent: bytes | None) -> Step | Response | None:
-        """The handler's next step; its response when it returns (None after a stream)."""
-        while True:
-            if self.offload:
-                self.in_thread = self.loop.run_in_executor(None, _advance, self.handler, sent)
-                # shield: if this task is cancelled the thread still owns the generator, and
-                # closing it must wait for that step to finish (see close).
-                step = await asyncio.shield(self.in_thread)
-                self.in_thread = None
-            else:
-                step = _advance(self.handler, sent)
-            sent = None
-            if isinstance(step, Blocking):
-                self.offload = True
-                continue
-            if isinstance(step, Wait | Sleep | ReadBody | StreamStart):
-                self.offload = False
-            return step
-
-    async def wait(self, step: Step, ticked: bool = False) -> None:
-        """Await a :class:`Wait` (until its subscription has something) or a :class:`Sleep`;
-        either ends early when the client is gone. ``ticked``: a :class:`Ticker` watches this
-        driver, so a wait's deadline is left to it (an open stream's heartbeat) instead of a
-        timer of its own (a long poll, whose ``wait=`` is honoured to the millisecond)."""
-        if isinstance(step, Wait):
-            if self.waking is not step.sub:
-                if self.waking is not None:
-                    self.waking.set_waker(None)
-                self.waking = step.sub
-                # wake runs on the loop, called by the batch: one wake-up per burst.
-                step.sub.set_waker(self.wake, self.batch)
-            if step.sub.ready or self.gone:
-                return
-            if ticked:
-                self.wait_until = self.loop.time() + step.timeout
-                try:
-                    await self._woken()
-                finally:
-                    self.wait_until = None
-            else:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(step.timeout):
-                        await self._woken()
-        elif isinstance(step, Sleep) and not self.gone:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(step.seconds):
-                    await self._woken()
-
-    def close(self) -> None:
-        if self.waking is not None:
-            self.waking.set_waker(None)
-        if self.in_thread is not None and not self.in_thread.done():
-            self.in_thread.add_done_callback(lambda _: self.handler.close())
-        else:
-            self.handler.close()
-
-
 def _is_question(scope: Scope) -> bool:
     name = ASK_HEADER.encode()
     return any(k.lower() == name for k, _ in scope.get("headers", ()))
-
-
-def _advance(handler: Handler, sent: bytes | None) -> Step | Response | None:
-    try:
-        return handler.send(sent)
-    except StopIteration as done:
-        result: Response | None = done.value
-        return result
-
-
-async def _stream(
-    driver: _Driver,
-    encode: Callable[[str], bytes],
-    receive: Receive,
-    send: Send,
-    stall_timeout: float | None,
-    ticker: Ticker,
-) -> None:
-    """Send a started stream's chunks until the handler ends or the client goes (or stops
-    reading for ``stall_timeout`` seconds: ``ticker`` cuts it)."""
-    driver.task = asyncio.current_task()
-    driver.stall_timeout = stall_timeout
-    ticker.add(driver)
-
-    async def watch() -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        driver.gone = True
-        driver.wake()
-
-    watcher = asyncio.create_task(watch())
-    try:
-        try:
-            while not driver.gone:
-                step = await driver.next(None)
-                if step is None or isinstance(step, Response):
-                    break
-                if isinstance(step, str):
-                    message = {
-                        "type": "http.response.body",
-                        "body": encode(step),
-                        "more_body": True,
-                    }
-                    driver.sending_since = driver.loop.time()
-                    try:
-                        await send(message)
-                    except OSError:
-                        # The client is gone: nothing more can be sent, and returning without
-                        # ending the body makes the server drop the connection.
-                        return
-                    finally:
-                        driver.sending_since = None
-                elif isinstance(step, Wait):
-                    await driver.wait(step, ticked=True)
-                else:
-                    await driver.wait(step)
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is not None:
-                task.uncancel()
-            if driver.stalled:
-                # The ticker cut a client that stopped reading: drop the connection (return
-                # without ending the body), which frees its subscription.
-                return
-            # The server cancels the streams still open when its graceful shutdown runs out
-            # (uvicorn --timeout-graceful-shutdown). The client reconnects and resumes anyway:
-            # end the body cleanly rather than have the server log a traceback per stream.
-            # A cancel that insists (a cancel scope) interrupts the last send and propagates.
-        if not driver.gone:
-            with contextlib.suppress(OSError, TimeoutError):
-                async with asyncio.timeout(LAST_SEND_TIMEOUT):
-                    await send({"type": "http.response.body", "body": b"", "more_body": False})
-    finally:
-        ticker.discard(driver)
-        watcher.cancel()
-
-
-async def _respond(send: Send, response: Response, head: bool) -> None:
-    headers = [
-        (b"content-type", response.content_type.encode("latin-1")),
-        (b"content-length", str(len(response.body)).encode()),
-        *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()),
-    ]
-    await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if head else response.body})
-
-
-def _utf8(chunk: str) -> bytes:
-    return chunk.encode("utf-8")
-
-
-def _gzip_encoder(compact: bool) -> Callable[[str], bytes]:
-    """One stream's gzip encoder: each call compresses and flushes one chunk, through the
-    same :func:`~livedash.transport.wire.gzip_chunks` the WSGI side uses (fed one chunk at
-    a time, so both sides send the same bytes)."""
-    pending: list[str] = []
-
-    def feed() -> Iterator[str]:
-        while True:
-            yield pending.pop()
-
-    compressed = gzip_chunks(feed(), compact=compact)
-
-    def encode(chunk: str) -> bytes:
-        pending.append(chunk)
-        return next(compressed)
-
-    return encode
-
-
-async def _read_at_most(receive: Receive, limit: int) -> bytes | None:
-    """The request body up to ``limit`` bytes (chunked bodies declare no length); None if
-    the client disconnected first."""
-    chunks: list[bytes] = []
-    size = 0
-    while size < limit:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk = message.get("body", b"")
-        chunks.append(chunk[: limit - size])
-        size += len(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
 
 
 def mount_asgi(app: Any, server: Any, hub: Hub, config: TransportConfig) -> None:
@@ -510,58 +158,3 @@ def _add_quart_yes_view(server: Any, routes: Routes) -> None:
     server.add_url_rule(f"{routes.config.prefix}/<path:rest>", endpoint, yes, methods=YES_METHODS)
     if not any(rule.rule == METRICS_PATH for rule in server.url_map.iter_rules()):
         server.add_url_rule(METRICS_PATH, "livedash.metrics", yes, methods=YES_METHODS)
-
-
-#: Threads that run a Flask app's pages and callbacks under an ASGI server (a2wsgi's pool);
-#: event streams and every other livedash route never take one.
-WSGI_THREADS = 16
-
-
-def asgi_server(app: Any) -> ASGIApp:
-    """The ASGI app that serves a Dash app on an ASGI server (uvicorn), whatever its backend.
-
-    fastapi and quart servers are ASGI already, with the routes mounted as middleware. A
-    Flask server is wrapped by a2wsgi's WSGI-to-ASGI adapter for pages and callbacks, with
-    every route table :func:`~livedash.transport.flask_routes.mount_flask` recorded put in
-    front of it as native ASGI, so an open event stream is a coroutine, not a thread."""
-    from flask import Flask
-
-    server = app.server
-    if not isinstance(server, Flask):
-        asgi: ASGIApp = server
-        return asgi
-    from a2wsgi import WSGIMiddleware
-
-    from livedash.transport.flask_routes import ROUTES_KEY
-
-    # Dash sets itself up in a before_request hook (registering the script paths it serves)
-    # and marks that done before it is: with a2wsgi's threads, the first requests of a page
-    # arrive together and those beside the first find no path registered (500, "dash is not
-    # a registered library"). Run the hooks once now, before any request can; a hook of the
-    # app's own that fails outside a real request leaves Dash to set up on the first one.
-    try:
-        with server.test_request_context("/"):
-            server.preprocess_request()
-    except Exception:
-        logging.getLogger("livedash").warning(
-            "livedash: the app's before_request hooks failed outside a request; Dash sets up "
-            "on the first one instead, and concurrent first requests may fail",
-            exc_info=True,
-        )
-
-    wrapped: ASGIApp = WSGIMiddleware(server, workers=WSGI_THREADS)  # type: ignore[arg-type,assignment]
-
-    def read_context(request: Request) -> AbstractContextManager[object]:
-        # A read rule written for Flask looks at flask.request (a cookie, a header).
-        return server.test_request_context(
-            request.path,
-            method=request.method,
-            query_string=urlencode(request.args, doseq=True),
-            headers=list(request.headers.items()),
-        )
-
-    for mounted in server.extensions.get(ROUTES_KEY, []):
-        # The table Flask's own view answers with: its secret is the one the yes-view checks.
-        routes = Routes(mounted.hub, mounted.config, read_context, secret=mounted.secret)
-        wrapped = LivedashASGI(wrapped, mounted.hub, mounted.config, routes)
-    return wrapped

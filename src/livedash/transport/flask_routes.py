@@ -2,7 +2,7 @@
 
 Used when a Flask app is served by a WSGI server (``app.run()``, Werkzeug, gunicorn), where
 each open event stream holds a thread. ``livedash run`` and ``livedash serve`` serve Flask
-apps through :mod:`livedash.transport.asgi` instead, where a stream is a coroutine.
+apps through :mod:`livedash.transport.serving` instead, where a stream is a coroutine.
 """
 
 from __future__ import annotations

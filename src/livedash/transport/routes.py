@@ -3,7 +3,7 @@
 Handlers are generators of :mod:`~livedash.transport.steps`; they import no web framework
 and do no I/O of their own, so one table serves Dash's Flask backend (through
 :func:`~livedash.transport.steps.run_blocking`) and every ASGI server (through
-:func:`livedash.transport.asgi.drive`) with the same status codes, JSON bodies and headers.
+:func:`livedash.transport.driver.drive`) with the same status codes, JSON bodies and headers.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ class EventStream:
 
     :meth:`steps` passes the follower's waits on as steps instead of blocking, so the same
     stream runs on a thread (:func:`~livedash.transport.steps.run_blocking`, for WSGI) or on
-    an event loop (:mod:`livedash.transport.asgi` awaits the waits). Catch-up goes out a page
+    an event loop (:mod:`livedash.transport.driver` awaits the waits). Catch-up goes out a page
     at a time, each read from the store once the one before it was sent."""
 
     def __init__(

@@ -3,7 +3,7 @@
 Every handler of the route table (:mod:`livedash.transport.routes`) is a generator: it names
 each wait, each blocking store call and each body read as a step, and returns its response.
 Two small drivers run the same handlers: :func:`run_blocking` on a thread (Flask, WSGI) and
-:func:`livedash.transport.asgi.drive` on an event loop (every ASGI server), which awaits the
+:func:`livedash.transport.driver.drive` on an event loop (every ASGI server), which awaits the
 waits and sends the blocking parts to a thread. So the serving logic exists once.
 """
 

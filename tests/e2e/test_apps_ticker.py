@@ -73,9 +73,11 @@ def test_watchlist_chart_and_tape_update_at_the_feed_rate(
     page.wait_for_function(
         f"first => {GRID_ROWS}.some((r, i) => r.last !== first[i])", arg=first, timeout=30_000
     )
-    # A changed price flashes its cell; changes are coloured by sign.
+    # A changed price flashes its cell, green up or red down; changes are coloured by sign.
     page.wait_for_selector(
-        "#ticker-watchlist .ag-cell-data-changed", state="attached", timeout=30_000
+        "#ticker-watchlist .ag-cell-data-changed:is(.ticker-tick-up, .ticker-tick-down)",
+        state="attached",
+        timeout=30_000,
     )
     assert page.locator("#ticker-watchlist .ticker-up, #ticker-watchlist .ticker-down").count()
     # Candles: one per second, growing; the volume bars follow.

@@ -5,10 +5,11 @@ Streams (all JSON objects, see README "Apps"):
 - ``ticks``: ``{"ticks": [{"s": "ACME", "p": 182.41, "v": 300}, ...]}``, written by the
   simulator 10 times a second, and open to any other feed through
   ``POST /livedash/publish`` with ``{"stream": "ticks", "data": {"ticks": [...]}}``.
-- ``quotes``: ``{"quotes": [{"s", "last", "chg", "pct", "vol", "seq"}, ...], "rate": ticks/s,
-  "ticks": n}``, the symbols that traded since the previous quote event, 4 times a second;
-  ``seq`` is the ``ticks`` event holding the symbol's last trade, ``ticks`` the number of
-  ticks the event folds in (so a page can count every tick it applied).
+- ``quotes``: ``{"quotes": [{"s", "last", "chg", "pct", "vol", "seq", "dir"}, ...],
+  "rate": ticks/s, "ticks": n}``, the symbols that traded since the previous quote event, 4
+  times a second; ``seq`` is the ``ticks`` event holding the symbol's last trade, ``dir`` how
+  ``last`` moved since the symbol's previous quote (1, -1, 0), ``ticks`` the number of ticks
+  the event folds in (so a page can count every tick it applied).
 - ``candles.SYMBOL``: one ``{"t", "o", "h", "l", "c", "v", "n"}`` per symbol and second.
 
 Quotes and candles are built on the server from the ``ticks`` stream, so ticks that arrive
@@ -79,6 +80,7 @@ class MarketDesk:
         self.rejected = 0
         self._recent: deque[tuple[float, int]] = deque()  # (event ts, ticks in it)
         self._last_seq: dict[str, int] = {}  # symbol -> the ticks event of its last trade
+        self._quoted: dict[str, float] = {}  # symbol -> the last price of its previous quote
         self._ticks = 0  # ticks consumed since the last quote event
         self._started = clock()
 
@@ -111,6 +113,9 @@ class MarketDesk:
         rate = sum(n for _, n in self._recent) / span
         for row in rows:
             row["seq"] = self._last_seq[row["s"]]
+            before = self._quoted.get(row["s"], row["last"])
+            row["dir"] = (row["last"] > before) - (row["last"] < before)
+            self._quoted[row["s"]] = row["last"]
         folded, self._ticks = self._ticks, 0
         return {"quotes": rows, "rate": round(rate, 1), "ticks": folded}
 
@@ -160,12 +165,17 @@ def watchlist(symbols: Sequence[str]) -> html.Div:
         id="ticker-watchlist",
         columnDefs=[
             {"field": "s", "headerName": "Symbol", "cellClass": "ticker-symbol", "minWidth": 70},
-            # The last price flashes when it changes (the other cells change with it).
+            # The last price flashes when it changes (the other cells change with it), green
+            # when it went up, red when down (apps.css).
             {
                 "field": "last",
                 "headerName": "Last",
                 "valueFormatter": _number(",.2f"),
                 "enableCellChangeFlash": True,
+                "cellClassRules": {
+                    "ticker-tick-up": "params.data.dir > 0",
+                    "ticker-tick-down": "params.data.dir < 0",
+                },
                 **number,
             },
             {

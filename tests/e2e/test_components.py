@@ -144,12 +144,13 @@ def test_graph_draws_every_price_once_with_one_extend_in_flight(
         page.wait_for_function(f"() => {drawn} >= 40", timeout=30_000)
         # Hidden: the prices wait in LiveData; shown: all of them in one extend.
         _set_hidden(page, True)
+        pending = "window.livedash.widgets.prices.pending.length"
+        # An update sent just before hiding may still be drawn: count from 1 s later on.
+        page.wait_for_function(f"() => {pending} >= 20", timeout=30_000)
         calls = page.evaluate("window.__extends.sizes.length")
-        page.wait_for_function(
-            "() => window.livedash.widgets.prices.pending.length >= 20", timeout=30_000
-        )
-        assert page.evaluate("window.__extends.sizes.length") == calls
-        held = page.evaluate("window.livedash.widgets.prices.pending.length")
+        page.wait_for_function(f"() => {pending} >= 40", timeout=30_000)
+        assert page.evaluate("window.__extends.sizes.length") == calls, "drew while hidden"
+        held = page.evaluate(pending)
         _set_hidden(page, False)
         page.wait_for_function(f"() => window.__extends.sizes.length > {calls}", timeout=30_000)
         page.wait_for_function(f"() => {drawn} >= 100", timeout=30_000)

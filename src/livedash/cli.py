@@ -7,12 +7,11 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from livedash.apps import APPS, AppOptions, create
 from livedash.errors import ConfigError, LivedashError
-from livedash.serve import check_port, set_heartbeat
+from livedash.serve import check_port
 from livedash.stores import store_url
 
 log = logging.getLogger("livedash")
@@ -101,22 +100,31 @@ def _add_heartbeat_option(parser: argparse.ArgumentParser) -> None:
 
 def _heartbeat(args: argparse.Namespace) -> float | None:
     """``--heartbeat``, else ``$LIVEDASH_HEARTBEAT``, checked; None when neither is given."""
-    from livedash.serve import heartbeat_from_env, parse_heartbeat
+    from livedash.transport import heartbeat_from_env, parse_heartbeat
 
     if args.heartbeat is not None:
         return parse_heartbeat(args.heartbeat)
     return heartbeat_from_env()
 
 
-def _secure(app: Any, host: str, token: str | None) -> None:
-    """Apply ``--token`` to every mounted livedash and refuse open ingest off loopback."""
-    from livedash.transport import TransportConfig, check_binding, mounted_configs
+def _apply_to_configs(token: str | None, heartbeat: float | None) -> None:
+    """Make ``--token`` and ``--heartbeat`` the defaults of every config the app is about to
+    make (:class:`~livedash.TransportConfig` reads them from the environment), so that
+    nothing is changed once mounted. Checked here with the rules a config applies."""
+    from livedash.transport import HEARTBEAT_ENV, TOKEN_ENV, TransportConfig
 
     if token is not None:
         TransportConfig(token=token)  # the same rules as in code: raises ConfigError
+        os.environ[TOKEN_ENV] = token
+    if heartbeat is not None:
+        os.environ[HEARTBEAT_ENV] = repr(heartbeat)
+
+
+def _secure(app: Any, host: str) -> None:
+    """Refuse open ingest off loopback, and say when it is open on loopback."""
+    from livedash.transport import check_binding, mounted_configs
+
     for config in mounted_configs(app):
-        if token is not None:
-            config.token = token
         check_binding(host, config.token)
         if config.token is None:
             log.info(
@@ -130,26 +138,11 @@ def _secure(app: Any, host: str, token: str | None) -> None:
 def _stores_of(app: Any) -> list[str]:
     """The URLs of the stores of the hubs mounted on ``app``, in mounting order (empty when
     none is found)."""
-    from livedash.transport.asgi import LivedashASGI
-    from livedash.transport.flask_routes import ROUTES_KEY
+    from livedash.transport import mounts_of
 
-    server = getattr(app, "server", None)
-    hubs: list[Any] = []
-    extensions = getattr(server, "extensions", None)
-    if isinstance(extensions, dict):  # Flask keeps the route tables here
-        hubs += [routes.hub for routes in extensions.get(ROUTES_KEY, [])]
-    # fastapi: livedash is a middleware of the server, with the hub among its arguments.
-    for middleware in getattr(server, "user_middleware", None) or []:
-        if getattr(middleware, "cls", None) is LivedashASGI:
-            hubs.append(middleware.kwargs["hub"])
-    # quart: livedash wraps the server's ASGI app, once per mount.
-    layer = getattr(server, "asgi_app", None)
-    while isinstance(layer, LivedashASGI):
-        hubs.append(layer.routes.hub)
-        layer = layer.app
     urls: list[str] = []
-    for hub in hubs:
-        url = store_url(hub.store)
+    for mount in mounts_of(getattr(app, "server", None)):
+        url = store_url(mount.hub.store)
         if url not in urls:
             urls.append(url)
     return urls
@@ -198,15 +191,14 @@ def add_serve_parser(commands: Any) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     from livedash.serve import (
-        HEARTBEAT_ENV,
         ServeOptions,
         check,
+        check_app,
         check_store,
         check_worker_class,
-        detect_backend,
         serve,
     )
-    from livedash.transport import TransportConfig, check_binding
+    from livedash.transport import TOKEN_ENV, TransportConfig, check_binding
 
     check_worker_class(args.worker_class)
     if args.threads is not None:
@@ -218,7 +210,7 @@ def _serve(args: argparse.Namespace) -> int:
     heartbeat = _heartbeat(args)
     # Every setting a worker would refuse is refused here, before any worker starts: a
     # worker that fails while building its app is restarted by uvicorn, in a loop.
-    token = args.token or os.environ.get("LIVEDASH_TOKEN") or None
+    token = args.token or os.environ.get(TOKEN_ENV) or None
     if token is not None:
         TransportConfig(token=token)  # the rules each worker's app applies
     check_binding(args.host, token)
@@ -230,15 +222,12 @@ def _serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         connections=args.connections,
     )
-    check(options)  # the cheap refusals, before building the app to ask its backend
+    check(options)
     check_store(args.store)
-    if heartbeat is not None:  # each worker applies it to the app it builds
-        os.environ[HEARTBEAT_ENV] = repr(heartbeat)
-    # Workers build their apps after the exec; the environment is how the token reaches them.
-    if args.token is not None:
-        os.environ["LIVEDASH_TOKEN"] = args.token
-    # Flask apps get a2wsgi for their pages and callbacks: ask the app which backend it has.
-    options = replace(options, backend=detect_backend(args.app, args.store))
+    check_app(args.app)  # an app that cannot load: one line here, not a restart loop there
+    # Workers build their apps after the exec; the environment is how the options reach the
+    # configs they make.
+    _apply_to_configs(args.token, heartbeat)
     if token is None:
         log.info(
             "livedash: ingest is OPEN: POST /livedash/publish accepts events from anyone who "
@@ -247,9 +236,8 @@ def _serve(args: argparse.Namespace) -> int:
             args.host,
         )
     log.info(
-        "livedash: serving %s (%s backend) with %d uvicorn worker(s), store %s, on http://%s:%d/",
+        "livedash: serving %s with %d uvicorn worker(s), store %s, on http://%s:%d/",
         args.app,
-        options.backend,
         args.workers,
         args.store,
         args.host,
@@ -272,10 +260,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             mqtt_broker=args.mqtt_broker,
         )
         check_port(args.port)  # these are checked before the app is built
-        heartbeat = _heartbeat(args)
+        _apply_to_configs(args.token, _heartbeat(args))
         app = create(args.app, options)
-        _secure(app, args.host, args.token)
-        set_heartbeat(app, heartbeat)
+        _secure(app, args.host)
     except LivedashError as exc:
         print(f"livedash: error: {exc}", file=sys.stderr)
         return 2

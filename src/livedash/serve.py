@@ -58,17 +58,14 @@ KEEP_ALIVE = 5
 GRACEFUL_TIMEOUT = 5
 #: The key apps sign sessions with (see livedash.apps.chat), shared by the workers.
 SECRET_ENV = "LIVEDASH_SECRET"
-#: How uvicorn's workers learn which app to build (they import :func:`asgi_app` by name).
+#: How uvicorn's workers learn which app to build (they import :func:`asgi_app` by name),
+#: and how many of them there are (for their log line).
 APP_ENV, STORE_ENV = "LIVEDASH_SERVE_APP", "LIVEDASH_SERVE_STORE"
-#: Longest the backend probe may take to build the app (imports Dash, opens the store).
+WORKERS_ENV = "LIVEDASH_SERVE_WORKERS"
+#: Longest the app check may take to import the app's module (imports Dash).
 PROBE_TIMEOUT = 120
 #: Highest TCP port number.
 MAX_PORT = 65535
-#: Seconds between keep-alive comments on idle event streams, for every livedash mounted on
-#: the app (``--heartbeat``; how it reaches the workers, which build their apps after the exec).
-HEARTBEAT_ENV = "LIVEDASH_HEARTBEAT"
-#: Longest accepted heartbeat: past a few minutes, proxies would have closed the stream.
-MAX_HEARTBEAT = 3600.0
 #: Seconds between the housekeeping ticks of ``livedash run``'s uvicorn (Date header, exit
 #: check). uvicorn's own 0.1 s tick is ten wake-ups a second: measured with
 #: ``bench.profile``, 1.4 of an idle server's 2.2 ms CPU per second (0.9 with this tick).
@@ -85,8 +82,6 @@ class ServeOptions:
     port: int = 8050
     workers: int = 2
     connections: int = DEFAULT_CONNECTIONS
-    #: the app's Dash backend: ``flask``, ``fastapi`` or ``quart`` (see :func:`detect_backend`)
-    backend: str = "flask"
 
 
 def check_port(port: int) -> None:
@@ -186,45 +181,13 @@ def serve(options: ServeOptions) -> NoReturn:
     argv = uvicorn_argv(options)
     raise_file_limit()  # inherited by the exec'd server and its workers
     os.environ[APP_ENV], os.environ[STORE_ENV] = options.app, options.store
+    os.environ[WORKERS_ENV] = str(options.workers)
     # What the workers sign sessions with (the Chat's joins): the same key in every worker
     # of this host, unless the operator set one (several hosts must share theirs).
     os.environ.setdefault(SECRET_ENV, secrets.token_urlsafe(32))
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(argv[0], argv)
-
-
-def parse_heartbeat(text: str, source: str = "--heartbeat") -> float:
-    """Seconds between keep-alive comments, from ``text`` (``--heartbeat`` or
-    :data:`HEARTBEAT_ENV`); raise :class:`~livedash.ConfigError` saying what is accepted."""
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = math.nan
-    if not (math.isfinite(seconds) and 0 < seconds <= MAX_HEARTBEAT):
-        raise ConfigError(
-            f"{source} must be a number of seconds above 0 and at most {MAX_HEARTBEAT:g} "
-            f"(how often an idle event stream sends a keep-alive comment; default 15), "
-            f"got {text!r}"
-        )
-    return seconds
-
-
-def heartbeat_from_env() -> float | None:
-    """The heartbeat :data:`HEARTBEAT_ENV` asks for, or None when it is unset or empty."""
-    text = os.environ.get(HEARTBEAT_ENV, "").strip()
-    return parse_heartbeat(text, HEARTBEAT_ENV) if text else None
-
-
-def set_heartbeat(app: Any, seconds: float | None) -> None:
-    """Make every livedash mounted on ``app`` send its keep-alive comments every ``seconds``
-    (over what the app's ``TransportConfig(heartbeat=...)`` says); None changes nothing."""
-    from livedash.transport import mounted_configs
-
-    if seconds is None:
-        return
-    for config in mounted_configs(app):
-        config.heartbeat = seconds
 
 
 def load_app(spec: str, store: str) -> Any:
@@ -250,14 +213,6 @@ def load_app(spec: str, store: str) -> Any:
     return app
 
 
-def load_served_app(spec: str, store: str) -> Any:
-    """:func:`load_app`, with the settings ``livedash serve`` passes to its workers through
-    the environment applied (the heartbeat)."""
-    app = load_app(spec, store)
-    set_heartbeat(app, heartbeat_from_env())
-    return app
-
-
 def _is_import_spec(spec: str) -> bool:
     module, sep, attr = spec.partition(":")
     return bool(sep and module and attr.isidentifier())
@@ -275,20 +230,30 @@ def freeze_startup_objects() -> None:
 def asgi_app() -> Any:
     """uvicorn's app factory: build the app named in the environment in this worker and
     return it as an ASGI app (:func:`~livedash.transport.serving.asgi_server`)."""
+    from livedash.transport import backend_of
     from livedash.transport.serving import asgi_server
 
     spec, store = os.environ.get(APP_ENV), os.environ.get(STORE_ENV)
     if not spec or not store:
         raise ConfigError(f"set {APP_ENV} and {STORE_ENV}, or start with `livedash serve`")
-    app = asgi_server(load_served_app(spec, store))
+    # The options of `livedash serve` (--token, --heartbeat) reach the app's configs through
+    # the environment, as it makes them.
+    app = load_app(spec, store)
+    server = asgi_server(app)
+    # Said by each worker once its app is built: the backend is known without a probe.
+    print(
+        f"livedash: serving {spec} ({backend_of(app)} backend) with "
+        f"{os.environ.get(WORKERS_ENV, '?')} uvicorn worker(s): worker {os.getpid()} ready",
+        file=sys.stderr,
+        flush=True,
+    )
     freeze_startup_objects()
-    return app
+    return server
 
 
 def run(app: Any, host: str, port: int) -> None:
     """Serve ``app`` in this process on uvicorn until interrupted (``livedash run``): one
     worker, its event streams coroutines on one event loop."""
-    import asyncio
 
     import uvicorn
 
@@ -323,53 +288,63 @@ def run(app: Any, host: str, port: int) -> None:
     Server(config).run()
 
 
-def detect_backend(spec: str, store: str) -> str:
-    """The Dash backend of the app ``spec`` names: ``flask``, ``fastapi`` or ``quart``.
+def check_app(spec: str) -> None:
+    """Refuse an app ``spec`` that cannot load, with one line, before any worker starts (a
+    worker whose app fails is restarted by uvicorn, in a loop).
 
-    The shipped apps are Flask apps. Any other app is built once in a throwaway process
-    (:func:`probe_backend`) with its hub's producers and sources held back, so the probe
-    neither publishes nor takes a producer lease; this process stays free of the app's
-    imports, so the workers it execs import the app fresh."""
+    A shipped app needs no check. For ``module:factory`` / ``module:app`` the module is
+    imported in a throwaway process, with hubs held back from starting (a module-level app
+    would otherwise run its producers and take their leases there); a factory is not called,
+    so no app is built twice."""
     from livedash.apps import APPS
 
     if spec in APPS:
-        return "flask"
-    code = "import sys, livedash.serve as s; s.probe_backend(sys.argv[1], sys.argv[2])"
+        return
+    code = "import sys, livedash.serve as s; s.probe_app(sys.argv[1])"
     try:
         done = subprocess.run(
-            [sys.executable, "-c", code, spec, store],
+            [sys.executable, "-c", code, spec],
             capture_output=True,
             text=True,
             timeout=PROBE_TIMEOUT,
         )
     except subprocess.TimeoutExpired:
-        raise ConfigError(
-            f"building {spec!r} took over {PROBE_TIMEOUT} s; is the store up?"
-        ) from None
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
+        raise ConfigError(f"importing {spec!r} took over {PROBE_TIMEOUT} s") from None
+    if done.returncode != 0:
         detail = (done.stderr.strip().splitlines() or ["no output"])[-1]
         prefix = f"cannot load app {spec!r}: "
         raise ConfigError(detail if detail.startswith(prefix) else prefix + detail)
-    return lines[-1]
 
 
-def probe_backend(spec: str, store: str) -> NoReturn:
-    """Build the app ``spec`` names without starting its hub, print its backend and exit
-    at once (the body of :func:`detect_backend`'s throwaway process)."""
-    from livedash.errors import LivedashError
+def probe_app(spec: str) -> NoReturn:
+    """Import the module ``spec`` names and check its attribute, without starting any hub or
+    calling a factory; exit 0, or 2 with the reason on stderr (the body of
+    :func:`check_app`'s throwaway process)."""
     from livedash.hub import Hub
-    from livedash.transport import backend_of
 
-    # This process only looks at the app: no producer may run here.
+    # This process only looks at the module: no producer may run here.
     Hub.start = lambda self: None  # type: ignore[method-assign]
+    module_name, _, attr = spec.partition(":")
     try:
-        backend = backend_of(load_app(spec, store))
-    except LivedashError as exc:
-        print(exc, file=sys.stderr, flush=True)
+        target = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        print(f"cannot load app {spec!r}: {exc}", file=sys.stderr, flush=True)
         os._exit(2)
-    print(backend, flush=True)
-    # Skip interpreter shutdown: the half-built hub's threads and store need no goodbye.
+    except SyntaxError as exc:
+        from livedash.apps.userfile import syntax_error_message
+
+        print(f"cannot load app {spec!r}: {syntax_error_message(exc)}", file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(2)
+    if not (hasattr(target, "server") or callable(target)):
+        print(
+            f"cannot load app {spec!r}: it is a {type(target).__name__}, neither a dash.Dash "
+            "app nor a factory returning one",
+            file=sys.stderr,
+            flush=True,
+        )
+        os._exit(2)
+    # Skip interpreter shutdown: a half-built hub's threads and store need no goodbye.
     os._exit(0)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import math
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -17,11 +18,11 @@ from livedash.transport.params import BadRequest
 
 if TYPE_CHECKING:
     from livedash.hub import Hub
+    from livedash.transport.routes import Routes
 
 #: Largest accepted ``POST /livedash/publish`` body, in bytes (default of ``max_body``).
 MAX_BODY = 1024 * 1024
-#: Where :func:`mount` records each mounted config on the server (``server.extensions`` on
-#: Flask and Quart, ``server.state`` on FastAPI).
+#: Where :func:`mount` records what it mounted on the server (:func:`mounts_of`).
 EXTENSION_KEY = "livedash"
 #: The browser client's scripts and styles, served under ``{prefix}/static/``.
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -29,16 +30,53 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 ASGI_BACKENDS = ("fastapi", "quart")
 
 
+#: The environment variables the defaults of :class:`TransportConfig` come from: how
+#: ``livedash run`` / ``serve`` options (``--token``, ``--heartbeat``) reach an app's configs
+#: as they are made, so that nothing is changed once it is mounted.
+TOKEN_ENV, HEARTBEAT_ENV = "LIVEDASH_TOKEN", "LIVEDASH_HEARTBEAT"
+#: Seconds between keep-alive comments on an idle event stream, by default.
+HEARTBEAT = 15.0
+#: Longest accepted heartbeat: past a few minutes, proxies would have closed the stream.
+MAX_HEARTBEAT = 3600.0
+
+
 def _env_token() -> str | None:
-    return os.environ.get("LIVEDASH_TOKEN") or None
+    return os.environ.get(TOKEN_ENV) or None
 
 
-@dataclass
+def parse_heartbeat(text: str, source: str = "--heartbeat") -> float:
+    """Seconds between keep-alive comments, from ``text`` (``--heartbeat`` or
+    :data:`HEARTBEAT_ENV`); raise :class:`~livedash.ConfigError` saying what is accepted."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and 0 < seconds <= MAX_HEARTBEAT):
+        raise ConfigError(
+            f"{source} must be a number of seconds above 0 and at most {MAX_HEARTBEAT:g} "
+            f"(how often an idle event stream sends a keep-alive comment; default 15), "
+            f"got {text!r}"
+        )
+    return seconds
+
+
+def heartbeat_from_env() -> float | None:
+    """The heartbeat :data:`HEARTBEAT_ENV` asks for, or None when it is unset or empty."""
+    text = os.environ.get(HEARTBEAT_ENV, "").strip()
+    return parse_heartbeat(text, HEARTBEAT_ENV) if text else None
+
+
+def _env_heartbeat() -> float:
+    return heartbeat_from_env() or HEARTBEAT
+
+
+@dataclass(frozen=True)
 class TransportConfig:
     """Settings of the mounted routes.
 
-    ``token``: bearer token required by ``POST /livedash/publish`` (default: the
-    ``LIVEDASH_TOKEN`` environment variable; no token means open ingest, which the command
+    A config is immutable once made. ``token``: bearer token required by
+    ``POST /livedash/publish`` (default: the ``LIVEDASH_TOKEN`` environment variable, which
+    ``--token`` sets; no token means open ingest, which the command
     line allows on a loopback address only).
 
     Read access (which streams a tab may follow on ``/events``, ``/poll`` and ``/range``;
@@ -51,7 +89,8 @@ class TransportConfig:
     readable by anyone who can reach the server. ``readable`` is folded into
     ``can_read`` when the config is created, so ``can_read`` is the one rule to check.
 
-    ``heartbeat``: seconds between keep-alive comments on an idle event stream; a client
+    ``heartbeat``: seconds between keep-alive comments on an idle event stream (default:
+    ``LIVEDASH_HEARTBEAT``, which ``--heartbeat`` sets, else 15); a client
     that closed or reset its connection is noticed at the first heartbeat that cannot be
     written. ``stall_timeout``: seconds an event stream's client may leave sent data
     unacknowledged (it stopped reading, or its host vanished from the network) before the
@@ -75,7 +114,7 @@ class TransportConfig:
 
     prefix: str = "/livedash"
     token: str | None = field(default_factory=_env_token)
-    heartbeat: float = 15.0
+    heartbeat: float = field(default_factory=_env_heartbeat)
     stall_timeout: float | None = 60.0
     can_read: Callable[[str], bool] | None = None
     readable: Sequence[str] | None = None
@@ -113,7 +152,9 @@ class TransportConfig:
                 "allowed_origins must be a list of origins such as ['https://feeds.example.com'] "
                 f"(scheme://host[:port], no path) or ['*'], got {self.allowed_origins!r}"
             )
-        self.allowed_origins = tuple(o.rstrip("/") for o in self.allowed_origins)
+        object.__setattr__(
+            self, "allowed_origins", tuple(o.rstrip("/") for o in self.allowed_origins)
+        )
         if self.readable is not None:
             if isinstance(self.readable, str) or not all(
                 isinstance(p, str) and p for p in self.readable
@@ -122,8 +163,9 @@ class TransportConfig:
                     f"readable must be a list of stream-name patterns such as "
                     f"['seed', 'ticker.*'], got {self.readable!r}"
                 )
-            self.readable = tuple(self.readable)
-            self.can_read = _readable_rule(self.readable, self.can_read)
+            patterns = tuple(self.readable)
+            object.__setattr__(self, "readable", patterns)
+            object.__setattr__(self, "can_read", _readable_rule(patterns, self.can_read))
 
     def allows_read(self, stream: str) -> bool:
         """True when a tab may follow ``stream``."""
@@ -173,24 +215,47 @@ def check_binding(host: str, token: str | None) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Mount:
+    """What :func:`mount` put on a server: the hub, its config and the route table that
+    answers for them (its secret is the one the app's yes-view checks)."""
+
+    hub: Hub
+    config: TransportConfig
+    routes: Routes
+
+
+def mounts_of(server: Any) -> tuple[Mount, ...]:
+    """The record of what is mounted on a Dash app's server, in mounting order (empty when
+    livedash is not mounted): ``server.extensions`` on Flask and Quart, ``server.state`` on
+    FastAPI. The record is a tuple, replaced whole by each mount, never changed."""
+    extensions = getattr(server, "extensions", None)
+    if isinstance(extensions, dict):
+        found: tuple[Mount, ...] = extensions.get(EXTENSION_KEY, ())
+        return found
+    state = getattr(server, "state", None)
+    return tuple(getattr(state, EXTENSION_KEY, ())) if state is not None else ()
+
+
+def record_mount(server: Any, mount: Mount) -> None:
+    """Add ``mount`` to ``server``'s record (:func:`mounts_of`). One prefix, one mount."""
+    if any(m.config.prefix == mount.config.prefix for m in mounts_of(server)):
+        raise ConfigError(
+            f"livedash is mounted on this app under {mount.config.prefix!r} already; mount "
+            "each hub once, or give the second a TransportConfig(prefix=...) of its own"
+        )
+    record = (*mounts_of(server), mount)
+    extensions = getattr(server, "extensions", None)
+    if isinstance(extensions, dict):
+        extensions[EXTENSION_KEY] = record
+    else:
+        setattr(server.state, EXTENSION_KEY, record)
+
+
 def mounted_configs(app: Any) -> list[TransportConfig]:
     """The transport configs mounted on a Dash app (empty when livedash is not mounted)."""
     server = getattr(app, "server", None)
-    return [] if server is None else list(configs_of(server).values())
-
-
-def configs_of(server: Any) -> dict[str, TransportConfig]:
-    """Where the configs mounted on a Dash app's server are recorded, by prefix
-    (``server.extensions`` on Flask and Quart, ``server.state`` on FastAPI)."""
-    extensions = getattr(server, "extensions", None)
-    if isinstance(extensions, dict):
-        found: dict[str, TransportConfig] = extensions.setdefault(EXTENSION_KEY, {})
-        return found
-    state = server.state
-    if not hasattr(state, EXTENSION_KEY):
-        setattr(state, EXTENSION_KEY, {})
-    found = getattr(state, EXTENSION_KEY)
-    return found
+    return [] if server is None else [m.config for m in mounts_of(server)]
 
 
 def backend_of(app: Any) -> str:

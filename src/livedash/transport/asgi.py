@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from livedash.hub import Hub, WakeBatch
-from livedash.transport import TransportConfig, add_client, configs_of
+from livedash.transport import Mount, TransportConfig, add_client, record_mount
 from livedash.transport.asgi_types import ASGIApp, Receive, Scope, Send
 from livedash.transport.driver import Ticker, drive, respond
 from livedash.transport.guard import ASK_HEADER, ask, is_question, secret_of, yes_headers
@@ -117,7 +117,7 @@ def mount_asgi(app: Any, server: Any, hub: Hub, config: TransportConfig) -> None
         server.asgi_app = LivedashASGI(server.asgi_app, hub, config, routes)
     else:  # pragma: no cover - mount() dispatches only these two
         raise TypeError(f"not an ASGI server: {type(server).__name__}")
-    configs_of(server)[config.prefix] = config
+    record_mount(server, Mount(hub, config, routes))
     add_client(app, config)
 
 

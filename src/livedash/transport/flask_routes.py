@@ -16,15 +16,13 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request
 
 from livedash.hub import Hub
-from livedash.transport import TransportConfig, add_client, configs_of
+from livedash.transport import Mount, TransportConfig, add_client, mounts_of, record_mount
 from livedash.transport.guard import ASK_HEADER, is_question, secret_of, yes_headers
 from livedash.transport.routes import METRICS_PATH, Routes, header_map, json_response
 from livedash.transport.routes import Request as TableRequest
 from livedash.transport.steps import Response, run_blocking
 from livedash.transport.wire import gzip_chunks
 
-#: Where :func:`mount_flask` records each mounted route table on the Flask server.
-ROUTES_KEY = "livedash.routes"
 #: Every method a route of the table may answer (it says 405 to the rest itself).
 METHODS = ["GET", "HEAD", "POST", "OPTIONS", "PUT", "PATCH", "DELETE"]
 
@@ -50,12 +48,11 @@ def mount_flask(app: Any, server: flask.Flask, hub: Hub, config: TransportConfig
     server.add_url_rule(f"{config.prefix}/<path:rest>", endpoint, view, methods=METHODS)
     if not any(rule.rule == METRICS_PATH for rule in server.url_map.iter_rules()):
         server.add_url_rule(METRICS_PATH, "livedash.metrics", view, methods=METHODS)
-    configs_of(server)[config.prefix] = config
-    # What serving the app under uvicorn needs to put the ASGI routes in front of it.
-    tables: list[Routes] = server.extensions.setdefault(ROUTES_KEY, [])
-    tables.append(routes)
-    if len(tables) == 1:
-        server.wsgi_app = OpenDoor(server.wsgi_app, tables)  # type: ignore[method-assign]
+    first = not mounts_of(server)
+    # Also what serving the app under uvicorn reads to put the ASGI routes in front of it.
+    record_mount(server, Mount(hub, config, routes))
+    if first:
+        server.wsgi_app = OpenDoor(server.wsgi_app, server)  # type: ignore[method-assign]
     add_client(app, config)
 
 
@@ -88,13 +85,13 @@ class OpenDoor:
     ``before_request`` hooks included, as under ``livedash run`` / ``serve``
     (:meth:`~livedash.transport.routes.Routes.guarded` decides for both)."""
 
-    def __init__(self, app: Any, tables: list[Routes]) -> None:
+    def __init__(self, app: Any, server: flask.Flask) -> None:
         self.app = app
-        self.tables = tables
+        self.server = server
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")
-        for routes in self.tables:
+        for routes in (m.routes for m in mounts_of(self.server)):
             if not routes.owns(path):
                 continue
             req = Request(environ)

@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 from urllib.parse import urlencode
 
+from livedash.transport import mounts_of
 from livedash.transport.asgi import LivedashASGI
 from livedash.transport.asgi_types import ASGIApp
 from livedash.transport.routes import Request, Routes
@@ -38,8 +39,6 @@ def asgi_server(app: Any) -> ASGIApp:
         asgi: ASGIApp = server
         return asgi
     from a2wsgi import WSGIMiddleware
-
-    from livedash.transport.flask_routes import ROUTES_KEY
 
     # Dash sets itself up in a before_request hook (registering the script paths it serves)
     # and marks that done before it is: with a2wsgi's threads, the first requests of a page
@@ -67,8 +66,8 @@ def asgi_server(app: Any) -> ASGIApp:
             headers=list(request.headers.items()),
         )
 
-    for mounted in server.extensions.get(ROUTES_KEY, []):
-        # The table Flask's own view answers with: its secret is the one the yes-view checks.
-        routes = Routes(mounted.hub, mounted.config, read_context, secret=mounted.secret)
+    for mounted in mounts_of(server):
+        # The secret of the table Flask's own view answers with: the one its yes-view checks.
+        routes = Routes(mounted.hub, mounted.config, read_context, secret=mounted.routes.secret)
         wrapped = LivedashASGI(wrapped, mounted.hub, mounted.config, routes)
     return wrapped

@@ -1,5 +1,5 @@
-"""The tables on stdout and in latest.md (the goals before/after first; pasted into README's
-Performance section and docs/performance.md) and the latency chart."""
+"""The tables on stdout and in latest.md (the goals before/after first; quoted in
+docs/performance.md) and the latency chart."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def _rate(r: dict[str, Any] | None) -> float | None:
 
 
 def goals(scenarios: list[dict[str, Any]]) -> list[str]:
-    """Issue 13's goals: each figure against its target, before and after, in one table."""
+    """The serving goals: each figure against its target, before and after, in one table."""
     by = {s["scenario"]: s for s in scenarios}
     rows: list[list[str]] = []
 
@@ -187,7 +187,7 @@ def goals(scenarios: list[dict[str, Any]]) -> list[str]:
     if not rows:
         return []
     return [
-        f"**Issue 13 goals: livedash before ({BEFORE_REV}) and after, one run**",
+        f"**Serving goals: livedash before ({BEFORE_REV}) and after, one run**",
         "",
         *_table(["goal", "target", "before", "after", "met (after)"], rows),
     ]

@@ -24,14 +24,44 @@ import json
 import time
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from livedash.errors import StoreError
 from livedash.events import Cursor, Event, validate_stream_name
 from livedash.fanout import RETRY_MAX, RETRY_MIN, Overflow, Resync, Subscription
 
 if TYPE_CHECKING:
-    from livedash.hub import Hub
+    from livedash.stats import HubStats
+
+
+class Hub(Protocol):
+    """What a follower needs of the hub it reads (:class:`livedash.Hub` is one)."""
+
+    @property
+    def stats(self) -> HubStats:
+        """The counters a follower adds to."""
+        ...
+
+    @property
+    def healthy(self) -> bool:
+        """False while the store cannot be read."""
+        ...
+
+    def subscribe(self, streams: Iterable[str], maxsize: int | None = None) -> Subscription:
+        """Queue every event published from now on."""
+        ...
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        """Stop queueing."""
+        ...
+
+    def read(self, stream: str, after_seq: int, limit: int = 1000) -> list[Event]:
+        """Stored events after ``after_seq``, oldest first."""
+        ...
+
+    def head(self, stream: str) -> int:
+        """The newest seq of ``stream``."""
+        ...
 
 #: Most events in one page of catch-up or history.
 PAGE_EVENTS = 1000

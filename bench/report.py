@@ -391,6 +391,11 @@ def table(scenarios: list[dict[str, Any]]) -> str:
             )
         out += [f"**{s['title']}**", ""]
         out += _table(["contender", "RSS after warm-up", "RSS at end", "growth", "CPU"], rows)
+    if "callbacks" in by:
+        # The scenario formats its own table (rates x contenders), as when it runs alone.
+        from bench.callbacks import markdown as callbacks_table
+
+        out += ["", callbacks_table(by["callbacks"]), ""]
     return "\n".join(out)
 
 

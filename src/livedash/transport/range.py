@@ -45,13 +45,14 @@ from livedash.transport.params import BadRequest, parse_float
 
 #: What one downsampled window may read from the store: events, field values (events times
 #: the fields asked for) and bytes of stored JSON. A larger window is answered from its newest
-#: events that fit, with ``truncated: true``. Set so that the costliest window stays under
-#: about a second of CPU on a small machine (measured by ``bench/abuse.py``: SQLite extracts
-#: a field from 500,000 events of 460 B in ~1.2 CPU-s, from 500,000 small ones in ~0.4).
-#: A day at one event per second (86,400) fits whole.
-MAX_WINDOW_EVENTS = 250_000
-MAX_WINDOW_VALUES = 1_000_000
-MAX_WINDOW_BYTES = 64 * 1024 * 1024
+#: events that fit, with ``truncated: true``. Set so that the costliest window stays well
+#: under a second of CPU on a busy 2-core machine, two at a time (``bench/abuse.py``): a window
+#: costs ~2.8 us per small event, ~6 us per event of 460 B (SQLite parsing its JSON) and
+#: ~0.35 us per further field; at the earlier budget (250,000 events, 64 MiB) eight windows at
+#: once cost 1.2 CPU-s each. A day at one event per second (86,400) fits whole.
+MAX_WINDOW_EVENTS = 150_000
+MAX_WINDOW_VALUES = 600_000
+MAX_WINDOW_BYTES = 32 * 1024 * 1024
 #: Events whose size estimates the bytes a window holds.
 SIZE_SAMPLE = 64
 #: Default and largest page of raw events.

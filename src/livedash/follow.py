@@ -63,6 +63,7 @@ class Hub(Protocol):
         """The newest seq of ``stream``."""
         ...
 
+
 #: Most events in one page of catch-up or history.
 PAGE_EVENTS = 1000
 #: Most bytes of event data (as JSON) in one page; a single larger event is a page alone.
@@ -90,11 +91,17 @@ class Sleep:
 
 class Blocking:
     """The steps from here to the next wait or sleep call the store, so an event loop runs
-    them in a thread."""
+    them in a thread. ``catch_up``: they read history or a backlog, in pages, which an event
+    loop runs on threads of their own, so that many readers catching up at once cannot keep
+    the threads that subscribing and publishing use busy."""
+
+    def __init__(self, catch_up: bool = False) -> None:
+        self.catch_up = catch_up
 
 
-#: The one :class:`Blocking` marker.
+#: The markers: short store calls, and catch-up reads.
 BLOCKING = Blocking()
+CATCH_UP = Blocking(catch_up=True)
 
 
 @dataclass(frozen=True)
@@ -250,7 +257,7 @@ class Follower:
             stats.connection_closed()
             self.hub.unsubscribe(sub)
 
-    def _start(self) -> Iterator[Item]:
+    def _start(self) -> Iterator[Item | Blocking]:
         # Streams already in the cursor were started before a store failure interrupted this.
         resume = [s for s in self.streams if s in self.after or s in self.cursor]
         for stream in self.streams:
@@ -267,13 +274,14 @@ class Follower:
         yield from self._catch_up(resume)
         yield Synced(dict(self.cursor))
 
-    def _catch_up(self, streams: Iterable[str]) -> Iterator[Item]:
+    def _catch_up(self, streams: Iterable[str]) -> Iterator[Item | Blocking]:
         for stream in streams:
             yield from self._pages(stream)
 
-    def _pages(self, stream: str, history: bool = False) -> Iterator[Item]:
+    def _pages(self, stream: str, history: bool = False) -> Iterator[Item | Blocking]:
         """Read ``stream`` after the cursor to the store's end, a page at a time; each page
         is read only once the one before it was taken."""
+        yield CATCH_UP
         stats = self.hub.stats
         first = True
         while True:

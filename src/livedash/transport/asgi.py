@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -21,6 +22,9 @@ from livedash.transport.asgi_types import ASGIApp, Receive, Scope, Send
 from livedash.transport.driver import Ticker, drive, respond
 from livedash.transport.guard import ASK_HEADER, ask, is_question, secret_of, yes_headers
 from livedash.transport.routes import METRICS_PATH, Request, Routes, header_map
+
+#: Threads per event loop for event streams' catch-up reads (history, a backlog).
+CATCH_UP_THREADS = 2
 
 
 def path_of(scope: Scope) -> str:
@@ -57,7 +61,7 @@ class LivedashASGI:
         self.config = config
         # One of each per event loop that serves this app (uvicorn runs one per worker).
         self._loops: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, tuple[WakeBatch, Ticker]
+            asyncio.AbstractEventLoop, tuple[WakeBatch, Ticker, ThreadPoolExecutor]
         ] = weakref.WeakKeyDictionary()
         # The ticker's period: the heartbeat and the stall cut land within half their length.
         self._period = min(1.0, config.heartbeat / 2, (config.stall_timeout or 2.0) / 2)
@@ -84,6 +88,10 @@ class LivedashASGI:
             state = self._loops[loop] = (
                 WakeBatch(loop.call_soon_threadsafe),
                 Ticker(loop, self._period),
+                # Event streams' history and backlog pages: a few threads of their own, so
+                # that hundreds of streams catching up at once leave the default pool (pages,
+                # subscribing, publishing) free. A reader that does not read holds none.
+                ThreadPoolExecutor(CATCH_UP_THREADS, thread_name_prefix="livedash-catch-up"),
             )
         await drive(
             self.routes.handle(request),
@@ -93,6 +101,7 @@ class LivedashASGI:
             receive=receive,
             send=send,
             stall_timeout=self.config.stall_timeout,
+            catch_up=state[2],
         )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
 from typing import Any
 
 from livedash.hub import Subscription, WakeBatch
@@ -42,6 +43,7 @@ async def drive(
     receive: Receive,
     send: Send,
     stall_timeout: float | None,
+    catch_up: Executor | None = None,
 ) -> None:
     """Run ``handler`` on the event loop and send its response.
 
@@ -52,7 +54,7 @@ async def drive(
     Either way the handler is closed, which unsubscribes. Subscriptions wake their waits
     through ``batch``, the loop's :class:`~livedash.hub.WakeBatch`; an open stream's
     heartbeat and stall cut are timed by ``ticker``, the loop's :class:`Ticker`."""
-    driver = _Driver(handler, batch)
+    driver = _Driver(handler, batch, catch_up)
     try:
         sent: bytes | None = None
         while True:
@@ -132,9 +134,14 @@ class _Driver:
     """Advances one handler: in a thread after a :class:`Blocking` marker, on the loop
     otherwise; and owns the subscription wake-ups its waits need."""
 
-    def __init__(self, handler: Handler, batch: WakeBatch) -> None:
+    def __init__(
+        self, handler: Handler, batch: WakeBatch, catch_up: Executor | None = None
+    ) -> None:
         self.handler = handler
         self.batch = batch
+        # Where catch-up reads run (None: the loop's default pool, as other blocking steps).
+        self.catch_up = catch_up
+        self.pool: Executor | None = None
         self.loop = asyncio.get_running_loop()
         # The current wait, resolved by wake(). A bare future rather than an asyncio.Event:
         # Event.wait asks for the running loop each time (a getpid() system call in CPython
@@ -187,7 +194,7 @@ class _Driver:
         """The handler's next step; its response when it returns (None after a stream)."""
         while True:
             if self.offload:
-                self.in_thread = self.loop.run_in_executor(None, _advance, self.handler, sent)
+                self.in_thread = self.loop.run_in_executor(self.pool, _advance, self.handler, sent)
                 # shield: if this task is cancelled the thread still owns the generator, and
                 # closing it must wait for that step to finish (see close).
                 step = await asyncio.shield(self.in_thread)
@@ -197,6 +204,7 @@ class _Driver:
             sent = None
             if isinstance(step, Blocking):
                 self.offload = True
+                self.pool = self.catch_up if step.catch_up else None
                 continue
             if isinstance(step, Wait | Sleep | ReadBody | StreamStart):
                 self.offload = False

@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -346,10 +347,15 @@ async def call_asgi(app: Any, probe: Probe) -> Answer:
 
 @pytest.fixture
 def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    """One event loop for every example, as a uvicorn worker has."""
+    """One event loop for every example, as a uvicorn worker has, running on a thread of
+    its own (this thread may hold Playwright's loop, from the browser fixture)."""
     loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
     yield loop
-    loop.run_until_complete(loop.shutdown_default_executor())
+    asyncio.run_coroutine_threadsafe(loop.shutdown_default_executor(), loop).result(30)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(30)
     loop.close()
 
 
@@ -384,7 +390,7 @@ def flask_sender(hub: Hub) -> Send:
 def asgi_sender(hub: Hub, loop: asyncio.AbstractEventLoop) -> Send:
     """Requests through the ASGI middleware in front of the app, as uvicorn serves it."""
     app = asgi_server(make_app(hub))
-    return lambda probe: loop.run_until_complete(call_asgi(app, probe))
+    return lambda probe: asyncio.run_coroutine_threadsafe(call_asgi(app, probe), loop).result()
 
 
 @pytest.fixture(params=["flask", "asgi"])

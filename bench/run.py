@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import callbacks, report, scenarios
+from bench import abuse, callbacks, report, scenarios
 from bench.harness import BEFORE_REV, CONTENDERS, Browser, machine_facts, use_before
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -35,6 +35,8 @@ SCENARIOS: dict[str, Callable[[scenarios.Config], Any]] = {
     "throughput": scenarios.throughput,
     "bytes": scenarios.bytes_per_update,
     "callbacks": callbacks.scenario,  # a stream into the page's own callbacks, 10 tabs
+    # Issue 21's probes against a 500,000-event store; writes abuse-<commit>.md/.json itself.
+    "abuse": abuse.scenario,
 }
 BACKGROUND = "memory"
 

@@ -67,10 +67,12 @@ class Hub(Protocol):
 #: Most events in one page of catch-up or history.
 PAGE_EVENTS = 1000
 #: Most bytes of event data (as JSON) in one page; a single larger event is a page alone.
-PAGE_BYTES = 1024 * 1024
-#: Events in a stream's first page, before its events' size is known (16 x the 64 KiB most
+#: What a reader that stops reading holds in its connection's buffers: 500 of them that
+#: asked for a large backlog held +276 MB of RSS at 1 MiB a page (bench/abuse.py).
+PAGE_BYTES = 256 * 1024
+#: Events in a stream's first page, before its events' size is known (4 x the 64 KiB most
 #: an event may hold stays within :data:`PAGE_BYTES`).
-FIRST_PAGE = 16
+FIRST_PAGE = 4
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ MAX_WAIT = 25.0
 def poll(hub: Hub, req: StreamRequest, wait: float = 0.0) -> Generator[Step, object, Any]:
     """Events after the request's cursor (or the last ``last`` events of streams without one),
     a page per stream (:func:`~livedash.follow.read_once`: at most ``BATCH_LIMIT`` events
-    each and 1 MiB in all), plus the cursor to send next time: the body of ``GET /poll``,
+    each and 256 KiB in all), plus the cursor to send next time: the body of ``GET /poll``,
     returned by this generator of steps. With ``wait`` > 0 and nothing new, a long poll: it
     waits up to ``wait`` seconds for the next event."""
     yield BLOCKING

@@ -25,7 +25,7 @@ from livedash.follow import (
     read_once,
 )
 from livedash.stores.memory import MemoryStore
-from livedash.testing.redis import RedisServer
+from tests.redis_server import RedisServer
 
 DEADLINE = 30.0
 

@@ -1,6 +1,6 @@
 """Appends/s on a local Redis Cluster, with and without replicas (what WAIT 1 costs).
 
-Starts a 3-master cluster with one replica each and one without replicas (tests'
+Starts a 3-master cluster with one replica each and one without replicas (livedash.testing's
 ``RedisCluster``), and one plain redis-server for reference; measures single appends from one
 thread, single appends from 4 threads (group commit), and batches of 100. Prints a table and
 writes bench/results/cluster_appends.json.
@@ -17,12 +17,10 @@ import threading
 import time
 from pathlib import Path
 
-from tests.redis_cluster import RedisCluster
-from tests.redis_server import RedisServer
-
 from livedash.stores import Store
 from livedash.stores.redis import RedisStore
 from livedash.stores.redis_cluster import RedisClusterStore
+from livedash.testing.redis import RedisCluster, RedisServer
 
 RESULTS = Path(__file__).parent / "results" / "cluster_appends.json"
 

@@ -1,98 +1,62 @@
-"""Shared fixtures: free ports, real servers in threads, real headless Chromium."""
+"""Shared fixtures, over livedash.testing's plugin (livedash_server, livedash_hub,
+livedash_browser): the names the suite has always used, real servers in threads, Debian's
+headless Chromium."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from livedash import Hub
+from livedash.testing import LiveServer, UvicornServer, chromium_path
 
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port on ``host`` that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-class LiveServer:
-    """A Dash app's Flask server on a free port, in a thread (threaded like the dev server)."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._server: BaseWSGIServer = make_server(
-            "127.0.0.1", self.port, app.server, threaded=True
-        )
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
+# tests/features/test_range.py imports LiveServer from here.
+__all__ = ["LiveServer"]
 
 
 @pytest.fixture
-def live_server() -> Iterator[Callable[[Any], LiveServer]]:
-    """Factory: ``live_server(app)`` serves ``app`` until the test ends."""
-    servers: list[LiveServer] = []
+def live_server(
+    livedash_server: Callable[..., LiveServer | UvicornServer],
+) -> Callable[[Any], LiveServer]:
+    """Factory: ``live_server(app)`` serves ``app``'s Flask server on Werkzeug, in threads,
+    until the test ends."""
 
     def start(app: Any) -> LiveServer:
-        server = LiveServer(app)
-        servers.append(server)
+        server = livedash_server(app, asgi=False)
+        assert isinstance(server, LiveServer)
         return server
 
-    yield start
-    for server in servers:
-        server.stop()
+    return start
 
 
 @pytest.fixture
-def hub_factory() -> Iterator[Callable[..., Hub]]:
+def uvicorn_server(
+    livedash_server: Callable[..., LiveServer | UvicornServer],
+) -> Callable[[Any], UvicornServer]:
+    """Factory: ``uvicorn_server(dash_app)`` serves the app on uvicorn until the test ends."""
+
+    def start(app: Any) -> UvicornServer:
+        server = livedash_server(app, asgi=True)
+        assert isinstance(server, UvicornServer)
+        return server
+
+    return start
+
+
+@pytest.fixture
+def hub_factory(livedash_hub: Callable[..., Hub]) -> Callable[..., Hub]:
     """Factory for hubs that are closed when the test ends."""
-    hubs: list[Hub] = []
-
-    def make(store: str = "memory://", **kwargs: Any) -> Hub:
-        hub = Hub(store, **kwargs)
-        hubs.append(hub)
-        return hub
-
-    yield make
-    for hub in hubs:
-        hub.close()
+    return livedash_hub
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+def browser(request: pytest.FixtureRequest) -> Any:
     """Debian's headless Chromium driven by Playwright (never a downloaded browser)."""
-    from playwright.sync_api import sync_playwright
-
-    path = shutil.which("chromium")
-    if path is None:
+    if chromium_path() is None:
         pytest.fail("chromium is not installed: run `make test`, which installs it")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS)
-        yield b
-        b.close()
+    return request.getfixturevalue("livedash_browser")
 
 
 @pytest.fixture

@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from livedash.cli import main
+from livedash.testing import free_port, serving
 from tests.cli_process import one_line_error, run_cli
-from tests.conftest import free_port
-from tests.docs.serving import serving
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from livedash.cli import build_parser
+from livedash.testing import free_port, serving
 from tests.cli_process import one_line_error, run_cli
-from tests.conftest import free_port
-from tests.docs.serving import serving
 
 
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -25,7 +25,7 @@ from livedash.follow import (
     read_once,
 )
 from livedash.stores.memory import MemoryStore
-from tests.redis_server import RedisServer
+from livedash.testing.redis import RedisServer
 
 DEADLINE = 30.0
 

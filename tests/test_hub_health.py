@@ -7,7 +7,7 @@ import pytest
 from livedash import Hub
 from livedash import hub as hub_module
 from livedash.stores import MemoryStore
-from tests.conftest import free_port
+from livedash.testing import free_port
 
 
 class CountingStore(MemoryStore):

@@ -19,8 +19,7 @@ import pytest
 from dash import Dash, html
 
 from livedash import Hub, LiveText
-from tests.conftest import LiveServer, free_port
-from tests.sse_client import SSEClient
+from livedash.testing import LiveServer, SSEClient, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SNIPPET = ROOT / "docs" / "snippets" / "nginx.conf"

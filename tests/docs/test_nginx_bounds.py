@@ -12,7 +12,7 @@ from typing import Any
 from dash import Dash, html
 
 from livedash import Hub
-from tests.conftest import LiveServer
+from livedash.testing import LiveServer
 from tests.docs.test_nginx import ROOT, SNIPPET, nginx
 
 __all__ = ["nginx"]  # the fixture, from the guide's own test

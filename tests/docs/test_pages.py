@@ -21,8 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
-from tests.docs.serving import serving
+from livedash.testing import free_port, serving
 from tests.e2e.test_examples import CHECKS, OWN_TESTS, SEED_TEXT, Check, text_matches
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ from typing import Any
 from dash import Dash, html
 
 from livedash import Hub
-from tests.conftest import LiveServer
+from livedash.testing import LiveServer
 from tests.docs.test_pages import ROOT, blocks, shown_matches
 
 PAGE = "features.md"

@@ -21,7 +21,7 @@ from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
 
-from tests.conftest import CHROMIUM_FLAGS
+from livedash.testing import CHROMIUM_FLAGS
 
 
 class CDP:

@@ -10,7 +10,7 @@ import pytest
 
 from livedash import Hub
 from livedash.apps import chat
-from tests.conftest import LiveServer
+from livedash.testing import LiveServer
 
 pytestmark = pytest.mark.browser
 

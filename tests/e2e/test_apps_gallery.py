@@ -9,7 +9,7 @@ import pytest
 
 from livedash import Hub
 from livedash.apps import gallery
-from tests.conftest import LiveServer
+from livedash.testing import LiveServer
 
 pytestmark = pytest.mark.browser
 

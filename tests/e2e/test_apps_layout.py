@@ -11,7 +11,7 @@ from dash import Dash, html
 
 from livedash import Hub, LiveGraph
 from livedash.apps import chat, gallery, monitor, seed, ticker
-from tests.conftest import LiveServer
+from livedash.testing import LiveServer
 
 pytestmark = pytest.mark.browser
 

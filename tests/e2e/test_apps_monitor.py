@@ -12,7 +12,7 @@ from dash import Dash
 
 from livedash import Hub
 from livedash.apps import monitor
-from tests.conftest import LiveServer
+from livedash.testing import LiveServer
 
 pytestmark = pytest.mark.browser
 

@@ -15,7 +15,7 @@ import pytest
 from livedash import Event, Hub
 from livedash.apps import ticker
 from livedash.sources.market import GBMSimulator, Tick
-from tests.conftest import LiveServer
+from livedash.testing import LiveServer, wait_until
 from tests.e2e.real_tabs import Tab, real_browser
 
 pytestmark = pytest.mark.browser
@@ -182,15 +182,6 @@ def _count(events: list[Event]) -> int:
     return sum(len(e.data["ticks"]) for e in events)
 
 
-def _wait(check: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    """Poll the server's state until ``check()`` (bounded by a deadline)."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()  # never set: its wait paces the polling
-    while not check():
-        assert time.monotonic() < deadline, f"not after {timeout} s: {what}"
-        pause.wait(0.2)
-
-
 APPLIED = (
     "(() => { const s = window.dash_stores?.[0]?.getState(); const p = s?.paths?.strs"
     "?.['ticker-applied']; if (!p) return null; let n = s.layout;"
@@ -209,18 +200,22 @@ def test_every_tick_reaches_the_watchlist_at_60_ticks_per_second_across_a_hidden
     with real_browser() as cdp:
         tab = Tab(cdp, server.url)
         tab.wait_for(f"({APPLIED})?.ticks > 0 && {GRID_ROWS}.length >= 22", timeout=60)
-        _wait(lambda: _count(_ticks(hub)) >= 120, "2 s of ticks while visible")
+        wait_until(lambda: _count(_ticks(hub)) >= 120, 60, "2 s of ticks while visible", 0.2)
 
         Tab(cdp, "about:blank")  # in front: the ticker's tab is hidden for real
         tab.wait_for("document.hidden")
         hidden_from = hub.store.head(ticker.TICKS)
         # An update sent just before the tab was hidden may still be applied: look after 1 s.
-        _wait(lambda: _count(_ticks(hub, hidden_from)) >= source.rate, "1 s of hidden ticks")
+        wait_until(
+            lambda: _count(_ticks(hub, hidden_from)) >= source.rate, 60, "1 s of hidden ticks", 0.2
+        )
         updates = tab.eval("window.livedash.stats.updates")
         rows_hidden = tab.eval(GRID_ROWS)
-        _wait(
+        wait_until(
             lambda: _count(_ticks(hub, hidden_from)) >= HIDDEN_S * source.rate,
+            60,
             f"{HIDDEN_S} s of ticks while hidden",
+            0.2,
         )
         published_hidden = _count(_ticks(hub, hidden_from))
         # Nothing reached the grid while hidden (the quotes waited in LiveData).
@@ -231,15 +226,19 @@ def test_every_tick_reaches_the_watchlist_at_60_ticks_per_second_across_a_hidden
         tab.activate()
         tab.wait_for("!document.hidden")
         shown_from = hub.store.head(ticker.TICKS)
-        _wait(lambda: _count(_ticks(hub, shown_from)) >= 120, "2 s of ticks after showing")
+        wait_until(
+            lambda: _count(_ticks(hub, shown_from)) >= 120, 60, "2 s of ticks after showing", 0.2
+        )
         source.stop()
         # The desk has folded every published tick into a quote event.
-        _wait(
+        wait_until(
             lambda: (
                 sum(e.data["ticks"] for e in hub.read(ticker.QUOTES, 0, 100_000))
                 == _count(_ticks(hub))
             ),
+            60,
             "the last quote event",
+            0.2,
         )
         ticks = _ticks(hub)
         quotes = hub.read(ticker.QUOTES, 0, 100_000)

@@ -14,7 +14,7 @@ import pytest
 from dash import Dash, html
 
 from livedash import ConfigError, Hub, widget_attrs
-from tests.conftest import LiveServer
+from livedash.testing import LiveServer
 
 pytestmark = pytest.mark.browser
 

@@ -17,8 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
-from tests.docs.serving import serving
+from livedash.testing import free_port, serving
 
 pytestmark = pytest.mark.browser
 

@@ -11,7 +11,7 @@ import pytest
 from dash import Dash, html
 
 from livedash import Hub, LiveGraph
-from tests.conftest import LiveServer
+from livedash.testing import LiveServer
 from tests.e2e.real_tabs import Tab, real_browser
 
 pytestmark = pytest.mark.browser

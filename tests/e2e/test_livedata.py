@@ -16,7 +16,7 @@ from dash import Dash, Input, Output, html
 from dash.exceptions import PreventUpdate
 
 from livedash import ConfigError, Hub, LiveData
-from tests.conftest import LiveServer
+from livedash.testing import LiveServer
 from tests.e2e.real_tabs import Tab, real_browser
 
 pytestmark = pytest.mark.browser

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
+from livedash.testing import free_port
 
 pytestmark = pytest.mark.browser
 

@@ -15,7 +15,7 @@ from dash import Dash, html
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from livedash import Hub, LiveGraph
-from tests.conftest import LiveServer
+from livedash.testing import LiveServer
 from tests.e2e.throttle import ThrottleProxy
 
 pytestmark = pytest.mark.browser

@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from tests.conftest import free_port
+from livedash.testing import free_port
 
 CHUNK = 4096
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from livedash.testing import free_port
 from tests.redis_server import redis_server, redis_url
 
 __all__ = ["mqtt_broker", "redis_server", "redis_url"]

@@ -14,7 +14,7 @@ from dash import Dash, html
 from livedash import ConfigError, Event, Hub, LiveAlerts
 from livedash.alerts import AlertRule, Alerts
 from livedash.fanout import Subscription
-from tests.conftest import LiveServer
+from livedash.testing import LiveServer
 
 
 def test_rules_parse_from_text() -> None:

@@ -14,7 +14,7 @@ import pytest
 from dash import Dash, Input, Output, State, html
 
 from livedash import Hub, LiveGraph
-from tests.conftest import LiveServer
+from livedash.testing import LiveServer
 
 pytestmark = pytest.mark.browser
 

@@ -12,8 +12,7 @@ from dash import Dash, html
 from prometheus_client.parser import text_string_to_metric_families
 
 from livedash import Hub, PublishError
-from tests.conftest import LiveServer
-from tests.sse_client import SSEClient
+from livedash.testing import LiveServer, SSEClient
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

@@ -16,7 +16,7 @@ from livedash.apps import AppOptions, create, monitor
 from livedash.cli import build_parser
 from livedash.sources.mqtt import MQTTSource
 from livedash.sources.system import SystemSampler
-from tests.conftest import LiveServer
+from livedash.testing import LiveServer
 
 
 def test_the_flag_reaches_the_app_options_and_other_apps_refuse_it() -> None:

@@ -24,9 +24,10 @@ import psutil
 import pytest
 
 from livedash.stores import open_store
-from tests.redis_server import RedisServer
-from tests.reliability.clients import DONE, ResumingReader, wait_for
-from tests.scale.conftest import TEST_APP, ServeProcess
+from livedash.testing import ServeProcess, StreamClient, wait_until
+from livedash.testing.redis import RedisServer
+from tests.reliability.clients import DONE
+from tests.scale.conftest import ROOT, TEST_APP
 
 pytestmark = [pytest.mark.redis, pytest.mark.browser]
 
@@ -53,7 +54,7 @@ def redis_db(tmp_path: Path) -> Iterator[RedisServer]:
 
 @pytest.fixture
 def workers(redis_db: RedisServer, tmp_path: Path) -> Iterator[ServeProcess]:
-    server = ServeProcess(TEST_APP, redis_db.url(), tmp_path / "serve.log", workers=2)
+    server = ServeProcess(TEST_APP, redis_db.url(), tmp_path / "serve.log", workers=2, cwd=ROOT)
     yield server.start()
     server.kill()
 
@@ -127,60 +128,64 @@ def _run(redis_db: RedisServer, server: ServeProcess, contexts: list[Any]) -> No
         page.goto(server.url)
         page.wait_for_function("() => window.livedash && window.livedash.state === 'live'")
         page.evaluate(RECORD)
-    readers = [ResumingReader(server.port, STREAM) for _ in range(HEADLESS)]
+    # Headless tabs: each resumes with Last-Event-ID whenever its connection drops or fails.
+    readers = [StreamClient(server.url, STREAM, timeout=60).start() for _ in range(HEADLESS)]
     try:
         _check(redis_db, server, pages, readers)
     finally:
         # A failed check must not leave readers reconnecting into the tests that follow.
         for reader in readers:
-            reader.stop.set()
-        for reader in readers:
-            reader.join(30)
+            reader.close()
 
 
 def _check(
-    redis_db: RedisServer, server: ServeProcess, pages: list[Any], readers: list[ResumingReader]
+    redis_db: RedisServer, server: ServeProcess, pages: list[Any], readers: list[StreamClient]
 ) -> None:
     for reader in readers:
-        assert reader.connected.wait(30)
+        assert reader.subscribed.wait(30)
     worker_pids = server.worker_pids()
     assert len(worker_pids) == 2
 
     def everyone_past(n: int) -> bool:
         tabs = all(p.evaluate("() => window.__seqs.length") >= n for p in pages)
-        return tabs and all(len(r.seqs) >= n for r in readers)
+        return tabs and all(len(r.received) >= n for r in readers)
 
     load = Load(server.url)
     try:
-        wait_for(lambda: everyone_past(100), "every tab has 100 events", timeout=60)
+        wait_until(lambda: everyone_past(100), 60, "every tab has 100 events")
 
         # 1. SIGKILL the worker holding the most connections; uvicorn starts another.
         victim = max(worker_pids, key=lambda pid: len(_clients_of(pid, server.port)))
         cut = _clients_of(victim, server.port)
         assert cut, "no client is connected to either worker"
-        cut_readers = [r for r in readers if r.local_port in cut]
+        cut_readers = [r for r in readers if r.connections[-1].local_port in cut]
         os.kill(victim, signal.SIGKILL)
-        wait_for(lambda: len(set(server.worker_pids()) - {victim}) == 2, "a replacement worker")
+        wait_until(
+            lambda: len(set(server.worker_pids()) - {victim}) == 2, 60, "a replacement worker"
+        )
         after_kill = load.sent
-        wait_for(lambda: everyone_past(after_kill + 50), "tabs resume after the kill", 90)
+        wait_until(lambda: everyone_past(after_kill + 50), 90, "tabs resume after the kill")
 
         # 2. Kill Redis under load (publishes are refused meanwhile), then start it again.
         failures = load.failures
         redis_db.kill()
-        wait_for(lambda: load.failures > failures, "a publish is refused while Redis is down")
+        wait_until(lambda: load.failures > failures, 60, "a publish is refused while Redis is down")
         redis_db.start()
         after_redis = load.sent
-        wait_for(lambda: everyone_past(after_redis + 50), "tabs resume after Redis", 90)
+        wait_until(lambda: everyone_past(after_redis + 50), 90, "tabs resume after Redis")
     finally:
         load.stop.set()
         load.join(30)
 
     # The last event tells the headless tabs they have everything there is.
-    wait_for(lambda: load.post([DONE]), "the final event is accepted")
+    wait_until(lambda: load.post([DONE]), 60, "the final event is accepted")
     head = _store_head(redis_db.url())
     expected = list(range(1, head + 1))
     for reader in readers:
-        assert reader.finish() == expected
+        reader.wait(lambda got: bool(got) and got[-1].data == DONE, 90, "the DONE event")
+        reader.close()
+        assert reader.seqs() == expected
+        reader.check()
     # The headless tabs the killed worker was serving reconnected (to the other worker, or to
     # its replacement); the tabs resumed without a gap either way.
     assert all(r.reconnects >= 1 for r in cut_readers)

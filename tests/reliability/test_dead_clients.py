@@ -17,14 +17,13 @@ import pytest
 from dash import Dash, html
 
 from livedash import Hub, TransportConfig
-from tests.conftest import LiveServer
+from livedash.testing import LiveServer, wait_until
 from tests.reliability.clients import (
     DONE,
     ClientProcesses,
     Reader,
     connect,
     first_message,
-    wait_for,
 )
 
 PATH = "/livedash/events?stream=d"
@@ -57,7 +56,7 @@ def test_reset_and_killed_clients_are_unsubscribed_by_the_heartbeat(
     for client in doomed:
         first_message(client)
     killed = [processes.start(server.port, PATH) for _ in range(3)]
-    wait_for(lambda: hub.subscriber_count() == 14, "all 14 clients are subscribed")
+    wait_until(lambda: hub.subscriber_count() == 14, 60, "all 14 clients are subscribed")
 
     for client in doomed:
         client.reset()
@@ -66,13 +65,15 @@ def test_reset_and_killed_clients_are_unsubscribed_by_the_heartbeat(
         proc.wait(timeout=30)
 
     # Only the heartbeat writes to these connections now; each failed write ends one.
-    wait_for(lambda: hub.subscriber_count() == 1, "the vanished clients are unsubscribed")
+    wait_until(lambda: hub.subscriber_count() == 1, 60, "the vanished clients are unsubscribed")
     reader = Reader(survivor)
     for i in range(50):
         hub.publish("d", {"i": i})
     last = hub.publish("d", DONE).seq
     assert reader.finish() == list(range(1, last + 1))
-    wait_for(lambda: hub.subscriber_count() == 0, "the survivor is unsubscribed after closing")
+    wait_until(
+        lambda: hub.subscriber_count() == 0, 60, "the survivor is unsubscribed after closing"
+    )
 
 
 def test_a_client_that_stops_reading_is_cut_after_the_stall_timeout(
@@ -95,7 +96,7 @@ def test_a_client_that_stops_reading_is_cut_after_the_stall_timeout(
         hub.publish_many([("d", {"i": published + i, "pad": "y" * 2000}) for i in range(100)])
         published += 100
     assert frozen_sub.overflows >= 1
-    wait_for(lambda: hub.subscriber_count() == 1, "the frozen client is cut")
+    wait_until(lambda: hub.subscriber_count() == 1, 60, "the frozen client is cut")
     assert frozen_sub.closed
     last = hub.publish("d", DONE).seq
     assert reader.finish() == list(range(1, last + 1))

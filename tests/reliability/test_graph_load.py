@@ -18,7 +18,7 @@ import pytest
 from dash import Dash, html
 
 from livedash import Hub, LiveGraph
-from tests.conftest import LiveServer
+from livedash.testing import LiveServer
 
 pytestmark = pytest.mark.browser
 

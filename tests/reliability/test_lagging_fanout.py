@@ -9,7 +9,7 @@ from typing import Any
 from dash import Dash, html
 
 from livedash import Hub, TransportConfig
-from tests.conftest import LiveServer
+from livedash.testing import LiveServer
 from tests.reliability.clients import connect, first_message
 
 

@@ -16,8 +16,8 @@ from dash import Dash, html
 
 from livedash import Hub, TransportConfig
 from livedash.fanout import Overflow, Subscription
-from tests.conftest import LiveServer
-from tests.reliability.clients import DONE, Reader, connect, first_message, wait_for
+from livedash.testing import LiveServer, wait_until
+from tests.reliability.clients import DONE, Reader, connect, first_message
 
 QUEUE = 64
 STALLED = 5
@@ -79,7 +79,7 @@ def test_stalled_clients_do_not_delay_others_and_their_queues_stay_bounded(
     for reader in late:
         assert reader.finish() == list(range(1, last + 1))
         assert reader.resets == 0
-    wait_for(lambda: hub.subscriber_count() == 0, "every closed stream is unsubscribed")
+    wait_until(lambda: hub.subscriber_count() == 0, 60, "every closed stream is unsubscribed")
 
 
 def test_an_overflowing_subscription_drops_its_queue_and_is_told_to_resync(
@@ -88,13 +88,13 @@ def test_an_overflowing_subscription_drops_its_queue_and_is_told_to_resync(
     hub = hub_factory(queue_size=QUEUE)
     sub: Subscription = hub.subscribe(["q"])
     hub.publish_many([("q", {"i": i}) for i in range(QUEUE * 10)])
-    wait_for(lambda: sub.overflows >= 1, "the subscription overflows")
+    wait_until(lambda: sub.overflows >= 1, 60, "the subscription overflows")
     assert sub.pending() <= QUEUE
     with pytest.raises(Overflow):
         sub.get(0)
     # After the resync signal it queues again, from the next event on.
     hub.publish("q", {"after": True})
-    wait_for(lambda: sub.pending() == 1, "the next event is queued")
+    wait_until(lambda: sub.pending() == 1, 60, "the next event is queued")
     events, _ = sub.get(0)
     assert [e.data for e in events] == [{"after": True}]
     hub.unsubscribe(sub)

@@ -49,7 +49,7 @@ def test_fastapi_example_goes_live_on_two_uvicorn_workers(
 ) -> None:
     env = {"PYTHONPATH": os.pathsep.join([str(ROOT / "examples"), str(ROOT)])}
     server = serve(EXAMPLE, redis_url, workers=2, env=env)
-    assert "(fastapi backend) with 2 uvicorn worker(s)" in server.log()
+    assert "(fastapi backend) with 2 uvicorn worker(s)" in server.output()
     page = context.new_page()
     callbacks = _callbacks(page)
     page.goto(server.url)
@@ -78,7 +78,7 @@ def test_quart_app_shows_what_the_ingest_takes(
         redis_url,
         env={"LIVEDASH_TEST_BACKEND": "quart"},
     )
-    assert "(quart backend) with 1 uvicorn worker(s)" in server.log()
+    assert "(quart backend) with 1 uvicorn worker(s)" in server.output()
     page = context.new_page()
     callbacks = _callbacks(page)
     page.goto(server.url)

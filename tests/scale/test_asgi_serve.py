@@ -10,8 +10,8 @@ import pytest
 
 from livedash import ConfigError
 from livedash.serve import check_app
-from tests.scale.conftest import ROOT, ServeFactory, ServeProcess
-from tests.sse_client import SSEClient
+from livedash.testing import ServeProcess, SSEClient
+from tests.scale.conftest import ROOT, ServeFactory
 
 pytestmark = pytest.mark.redis
 
@@ -41,7 +41,7 @@ def test_two_uvicorn_workers_relay_what_the_ingest_takes_in_order(
     serve: ServeFactory, redis_url: str
 ) -> None:
     server = serve(APP, redis_url, workers=2)
-    assert "(fastapi backend) with 2 uvicorn worker(s)" in server.log()
+    assert "(fastapi backend) with 2 uvicorn worker(s)" in server.output()
     clients: list[SSEClient] = []
     try:
         # The kernel hands each connection to either worker; open streams until both hold one.

@@ -22,12 +22,9 @@ from dash import Dash, html
 from livedash import Hub, TransportConfig
 from livedash.events import Event
 from livedash.fanout import Subscription
+from livedash.testing import SSEClient, UvicornServer, wait_until
+from livedash.testing.redis import RedisServer
 from livedash.transport import mounted_configs
-from tests.redis_server import RedisServer
-from tests.scale.uvicorn_server import UvicornServer, uvicorn_server
-from tests.sse_client import SSEClient
-
-__all__ = ["uvicorn_server"]
 
 Serve = Callable[[Any], UvicornServer]
 #: Longest wait for a condition the server must reach (a loaded 2-core machine is slow).
@@ -45,14 +42,6 @@ def _app(hub: Hub, backend: str, compress: bool = False, **config: Any) -> Dash:
     app.layout = html.Div("x")
     hub.init_app(app, TransportConfig(**config))
     return app
-
-
-def _until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting until {what}")
-        time.sleep(0.02)
 
 
 def _request(
@@ -201,12 +190,12 @@ def test_poll_pages_and_long_poll_wakes_on_publish(
         )
     )
     waiter.start()
-    _until(lambda: hub.subscriber_count() == 1, "the long poll subscribed")
+    wait_until(lambda: hub.subscriber_count() == 1, DEADLINE, "the long poll subscribed")
     hub.publish("p", {"i": 5})
     waiter.join(timeout=DEADLINE)
     status, _, body = result["poll"]
     assert status == 200 and [e[1] for e in body["events"]] == [6] and body["cursor"] == "p:6"
-    _until(lambda: hub.subscriber_count() == 0, "the long poll unsubscribed")
+    wait_until(lambda: hub.subscriber_count() == 0, DEADLINE, "the long poll unsubscribed")
 
 
 def test_health_metrics_static_and_unknown_routes(
@@ -244,7 +233,7 @@ def test_idle_streams_hold_no_thread_and_disconnects_unsubscribe(
             conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=DEADLINE)
             conn.request("GET", "/livedash/events?stream=idle")
             conns.append((conn, conn.getresponse()))
-        _until(lambda: hub.subscriber_count() == 60, "60 streams subscribed")
+        wait_until(lambda: hub.subscriber_count() == 60, DEADLINE, "60 streams subscribed")
         # The thread pool for store reads (a handful) and the fan-out reader, not 60.
         assert threading.active_count() - threads_before < 20
         hub.publish("idle", {"v": 1})
@@ -257,7 +246,7 @@ def test_idle_streams_hold_no_thread_and_disconnects_unsubscribe(
             response.close()
             conn.close()
     # Closed with no heartbeat due for 10 minutes: http.disconnect must end each stream.
-    _until(lambda: hub.subscriber_count() == 0, "every stream unsubscribed")
+    wait_until(lambda: hub.subscriber_count() == 0, DEADLINE, "every stream unsubscribed")
 
 
 def test_subscription_waker_fires_once_per_wakeup() -> None:
@@ -332,7 +321,7 @@ def test_a_client_that_stops_reading_is_cut_after_the_stall_timeout(
     try:
         sock.connect(("127.0.0.1", server.port))
         sock.sendall(b"GET /livedash/events?stream=stall HTTP/1.1\r\nHost: x\r\n\r\n")
-        _until(lambda: hub.subscriber_count() == 1, "the stream subscribed")
+        wait_until(lambda: hub.subscriber_count() == 1, DEADLINE, "the stream subscribed")
         blob = "x" * 8000
         deadline = time.monotonic() + DEADLINE
         # Keep publishing until the server's writes back up and it gives the client up.
@@ -357,7 +346,7 @@ def test_a_server_shutdown_ends_open_streams_cleanly(
         assert [m.event for m in client] == []  # the stream ends
     finally:
         client.close()
-    _until(lambda: hub.subscriber_count() == 0, "the stream unsubscribed")
+    wait_until(lambda: hub.subscriber_count() == 0, DEADLINE, "the stream unsubscribed")
     # Ended as a response, not as an error: no traceback per open stream at every restart.
     errors = [r.getMessage() for r in caplog.records if r.name.startswith("uvicorn")]
     assert not [e for e in errors if "Exception in ASGI application" in e], errors

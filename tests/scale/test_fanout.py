@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from livedash.testing import SSEClient
 from tests.scale.conftest import TEST_APP, ServeFactory
-from tests.sse_client import SSEClient
 
 pytestmark = pytest.mark.redis
 

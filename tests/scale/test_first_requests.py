@@ -18,8 +18,8 @@ import pytest
 from dash import Dash, dcc, html
 
 from livedash import Hub, LiveText
+from livedash.testing import UvicornServer
 from livedash.transport.serving import asgi_server
-from tests.scale.uvicorn_server import UvicornServer
 
 #: Fresh servers tried: the race lost in 3 of 5 here before the fix.
 ATTEMPTS = 5

@@ -10,8 +10,8 @@ import urllib.request
 from pathlib import Path
 
 from livedash.serve import BODY_TIMEOUT_ENV, HEADER_TIMEOUT_ENV, ServeOptions, uvicorn_argv
+from livedash.testing import SSEClient
 from tests.scale.conftest import TEST_APP, ServeFactory
-from tests.sse_client import SSEClient
 
 #: Connections that send nothing, against a limit of :data:`LIMIT` requests per worker.
 IDLE, LIMIT = 300, 50

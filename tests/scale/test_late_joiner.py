@@ -10,7 +10,7 @@ import pytest
 from dash import Dash, html
 
 from livedash import Hub, LiveGraph, LiveText
-from tests.conftest import LiveServer
+from livedash.testing import LiveServer
 
 pytestmark = pytest.mark.browser
 

@@ -1,10 +1,11 @@
 """Several hosts behind a real load balancer, each in its own network namespace
-(``bench/cluster.py``): a host SIGKILLed mid-stream, a Redis Cluster master SIGKILLed and
-restarted mid-traffic, and every viewer ends with every event exactly once, in order.
+(``livedash.testing.cluster``, serving the documented nginx site): a host SIGKILLed
+mid-stream, a Redis Cluster master SIGKILLed and restarted mid-traffic, and every viewer ends
+with every event exactly once, in order.
 
-Viewers are headless (``bench.cluster.Viewer``: an SSE client through nginx that resumes with
-``Last-Event-ID``), plus one real Chromium tab in the host-failure test. Needs root (network
-namespaces), nginx, iproute2 and redis-server, which ``make test`` installs."""
+Viewers are headless (livedash.testing's ``StreamClient``: an event stream through nginx that
+resumes with ``Last-Event-ID``), plus one real Chromium tab in the host-failure test. Needs
+root (network namespaces), nginx, iproute2 and redis-server, which ``make test`` installs."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bench.cluster import BROWSER_AGENT, Deployment, Host, Viewer, wait_for
 
 from livedash import Hub
 from livedash.errors import StoreError
 from livedash.events import Event
+from livedash.testing import StreamClient, wait_until
+from livedash.testing.cluster import BROWSER_AGENT, DEADLINE, UPSTREAM_HEADER, Deployment, Host
 from tests.exactly_once import assert_acked_stored_once
+from tests.scale.conftest import ROOT, TEST_APP
 
 pytestmark = pytest.mark.redis
 
@@ -28,6 +31,32 @@ TICK = 0.25
 LEASE = max(3 * TICK, 3.0)
 TICK_SHOWN = "() => /^tick \\d+/.test(document.querySelector('#tick-text').textContent)"
 X = "() => document.querySelector('#feed-graph .js-plotly-plot')?.data?.[0]?.x || []"
+
+
+def _deployment(directory: Path, **kwargs: Any) -> Deployment:
+    """The scale tests' app on every host, behind the site docs/snippets/nginx.conf gives."""
+    site = (ROOT / "docs" / "snippets" / "nginx.conf").read_text()
+    return Deployment(directory, app=TEST_APP, site=site, cwd=ROOT, **kwargs)
+
+
+def _viewer(dep: Deployment) -> StreamClient:
+    """A headless viewer of ``feed`` through nginx, resuming with ``Last-Event-ID``."""
+    return StreamClient(dep.url, "feed", timeout=20, retry=0.1)
+
+
+def _hosts(viewer: StreamClient) -> list[str]:
+    """The host that served each of ``viewer``'s connections (nginx's header)."""
+    return [
+        c.headers.get(UPSTREAM_HEADER.lower(), "?") for c in viewer.connections if c.status == 200
+    ]
+
+
+def _got(viewer: StreamClient) -> list[tuple[int, Any]]:
+    return [(e.seq, e.data) for e in viewer.received]
+
+
+def _wait(condition: Any, what: str) -> None:
+    wait_until(condition, DEADLINE, what)
 
 
 def _publish(hub: Hub, first: int, last: int) -> None:
@@ -52,8 +81,8 @@ def _host_of_tick(dep: Deployment, event: Event) -> Host | None:
 
 
 @pytest.fixture
-def viewers() -> Iterator[list[Viewer]]:
-    started: list[Viewer] = []
+def viewers() -> Iterator[list[StreamClient]]:
+    started: list[StreamClient] = []
     yield started
     for viewer in started:
         viewer.close()
@@ -62,11 +91,11 @@ def viewers() -> Iterator[list[Viewer]]:
 @pytest.mark.browser
 @pytest.mark.timeout(300)
 def test_a_killed_host_s_viewers_resume_on_others_and_its_producer_lease_moves(
-    tmp_path: Path, browser: Any, viewers: list[Viewer]
+    tmp_path: Path, browser: Any, viewers: list[StreamClient]
 ) -> None:
     total, half = 300, 150
     # Host h1 starts alone, so it takes the producer's lease; the browser prefers h1 too.
-    with Deployment(
+    with _deployment(
         tmp_path, hosts=3, env={"LIVEDASH_TEST_TICK": str(TICK)}, browser_first=0
     ) as dep:
         victim, survivors = dep.hosts[0], dep.hosts[1:]
@@ -77,15 +106,15 @@ def test_a_killed_host_s_viewers_resume_on_others_and_its_producer_lease_moves(
             page.goto(dep.url)
             page.wait_for_selector("#feed-graph .js-plotly-plot", timeout=60_000)
             page.wait_for_function(TICK_SHOWN, timeout=60_000)
-            viewers += [Viewer(dep.port, "feed", total, deadline=240) for _ in range(9)]
+            viewers += [_viewer(dep) for _ in range(9)]
             for viewer in viewers:
                 viewer.start()
-            wait_for("every viewer connected", lambda: all(v.connected.is_set() for v in viewers))
-            on_victim = [v for v in viewers if dep.host_of(v.hosts[0]) is victim]
-            assert {dep.host_of(v.hosts[0]) for v in viewers} == set(dep.hosts)  # spread
+            _wait(lambda: all(v.subscribed.is_set() for v in viewers), "every viewer connected")
+            on_victim = [v for v in viewers if dep.host_of(_hosts(v)[0]) is victim]
+            assert {dep.host_of(_hosts(v)[0]) for v in viewers} == set(dep.hosts)  # spread
 
             _publish(hub, 1, half)
-            wait_for("the first half delivered", lambda: all(len(v.got) >= half for v in viewers))
+            _wait(lambda: all(len(v.received) >= half for v in viewers), "the first half delivered")
             page.wait_for_function(f"() => ({X})().length >= {half}", timeout=60_000)
             holder = _ticks(hub)[-1]
             assert _host_of_tick(dep, holder) is victim, "h1 should hold the producer's lease"
@@ -94,7 +123,7 @@ def test_a_killed_host_s_viewers_resume_on_others_and_its_producer_lease_moves(
 
             victim.kill()  # SIGKILL of every process of the host
             _publish(hub, half + 1, total)  # while its viewers reconnect
-            wait_for("every event delivered", lambda: all(len(v.got) >= total for v in viewers))
+            _wait(lambda: all(len(v.received) >= total for v in viewers), "every event delivered")
             page.wait_for_function(f"() => ({X})().length >= {total}", timeout=60_000)
             browser_x = page.evaluate(X)
             # nginx logs a request when it ends: the tab's stream, on h1, was cut by the kill.
@@ -109,7 +138,7 @@ def test_a_killed_host_s_viewers_resume_on_others_and_its_producer_lease_moves(
                 last = _ticks(hub)[-1]
                 return last.seq > holder.seq and _host_of_tick(dep, last) in survivors
 
-            wait_for("a survivor producing", moved)
+            _wait(moved, "a survivor producing")
             ticks = _ticks(hub)
             new_host = _host_of_tick(dep, ticks[-1])
             assert _lease_owner(dep) not in (owner, None)  # another hub's instance id now
@@ -119,10 +148,11 @@ def test_a_killed_host_s_viewers_resume_on_others_and_its_producer_lease_moves(
 
     expected = [(n, {"n": n}) for n in range(1, total + 1)]
     for viewer in viewers:
-        assert viewer.got == expected, f"viewer via {viewer.hosts}: {viewer.errors[-3:]}"
+        assert _got(viewer) == expected, f"viewer via {_hosts(viewer)}: {viewer.errors[-3:]}"
+        viewer.check()
     assert on_victim, "no viewer was on the killed host"
     for viewer in on_victim:  # they came back through nginx, on another host
-        assert len(viewer.hosts) > 1 and dep.host_of(viewer.hosts[-1]) in survivors
+        assert len(_hosts(viewer)) > 1 and dep.host_of(_hosts(viewer)[-1]) in survivors
     assert cut, "the tab's event stream was not on the killed host"
     assert browser_x == list(range(1, total + 1))  # and it got each event once, in order
 
@@ -159,24 +189,24 @@ class _Publisher(threading.Thread):
 
     def until_acked(self, more: int) -> None:
         target = len(self.acked) + more
-        wait_for(f"{more} more acknowledged appends", lambda: len(self.acked) >= target)
+        _wait(lambda: len(self.acked) >= target, f"{more} more acknowledged appends")
 
 
 @pytest.mark.timeout(300)
 def test_a_cluster_master_killed_and_restarted_mid_traffic_loses_and_duplicates_nothing(
-    tmp_path: Path, viewers: list[Viewer]
+    tmp_path: Path, viewers: list[StreamClient]
 ) -> None:
-    with Deployment(tmp_path, hosts=3, store="cluster") as dep:
+    with _deployment(tmp_path, hosts=3, store="cluster") as dep:
         cluster = dep.cluster
         assert cluster is not None
         hub = Hub(dep.store_url)
         publisher = _Publisher(hub)
         try:
-            viewers += [Viewer(dep.port, "feed", 10**9, deadline=240) for _ in range(6)]
+            viewers += [_viewer(dep) for _ in range(6)]
             for viewer in viewers:
                 viewer.start()
-            wait_for("every viewer connected", lambda: all(v.connected.is_set() for v in viewers))
-            assert {dep.host_of(v.hosts[0]) for v in viewers} == set(dep.hosts)
+            _wait(lambda: all(v.subscribed.is_set() for v in viewers), "every viewer connected")
+            assert {dep.host_of(_hosts(v)[0]) for v in viewers} == set(dep.hosts)
             publisher.start()
             publisher.until_acked(100)
 
@@ -193,9 +223,9 @@ def test_a_cluster_master_killed_and_restarted_mid_traffic_loses_and_duplicates_
             publisher.join(timeout=60)
 
             head = hub.store.head("feed")
-            wait_for(
+            _wait(
+                lambda: all(v.received and v.received[-1].seq >= head for v in viewers),
                 "every viewer at the head",
-                lambda: all(v.got and v.got[-1][0] >= head for v in viewers),
             )
             stored = hub.store.read("feed", 0, limit=1_000_000)
         finally:
@@ -206,4 +236,5 @@ def test_a_cluster_master_killed_and_restarted_mid_traffic_loses_and_duplicates_
     assert_acked_stored_once(stored, publisher.acked, "n")
     expected = [(e.seq, e.data) for e in stored]
     for viewer in viewers:
-        assert viewer.got == expected, f"viewer via {viewer.hosts}: {viewer.errors[-3:]}"
+        assert _got(viewer) == expected, f"viewer via {_hosts(viewer)}: {viewer.errors[-3:]}"
+        viewer.check()

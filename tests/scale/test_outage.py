@@ -8,16 +8,15 @@ import re
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
-from tests.redis_server import RedisServer
-from tests.scale.conftest import TEST_APP, ServeFactory, ServeProcess
-from tests.sse_client import Message, SSEClient
+from livedash.testing import Message, ServeProcess, SSEClient, free_port, wait_until
+from livedash.testing.redis import RedisServer
+from tests.scale.conftest import TEST_APP, ServeFactory
 
 pytestmark = pytest.mark.redis
 
@@ -156,13 +155,6 @@ def _health(server: ServeProcess) -> int:
         return int(exc.code)
 
 
-def _wait_for(what: str, check: Callable[[], bool], deadline: float = 30.0) -> None:
-    end = time.monotonic() + deadline
-    while not check():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def _next(messages: Iterator[Message], event: str) -> Message:
     """The next message named ``event`` (others are skipped)."""
     for msg in messages:
@@ -172,7 +164,7 @@ def _next(messages: Iterator[Message], event: str) -> Message:
 
 
 def _lines(server: ServeProcess) -> list[str]:
-    return server.log_path.read_text(errors="replace").splitlines()
+    return server.output_path.read_text(errors="replace").splitlines()
 
 
 def test_health_is_503_while_redis_is_down_and_the_log_says_so_once(
@@ -180,7 +172,7 @@ def test_health_is_503_while_redis_is_down_and_the_log_says_so_once(
 ) -> None:
     calls = tmp_path / "calls"
     server = serve(OUTAGE_APP, volatile_redis.url(), env={"LIVEDASH_TEST_CALLS": str(calls)})
-    _wait_for("health 200", lambda: _health(server) == 200)
+    wait_until(lambda: _health(server) == 200, 30, "health 200")
     client = SSEClient(server.port, "/livedash/events?stream=tick")  # the fan-out reader
     try:
         messages = iter(client)
@@ -189,9 +181,9 @@ def test_health_is_503_while_redis_is_down_and_the_log_says_so_once(
         started = time.monotonic()
         volatile_redis.kill()
         assert _next(messages, "status").json() == {"store": "degraded"}
-        _wait_for("health 503", lambda: _health(server) == 503)
+        wait_until(lambda: _health(server) == 503, 30, "health 503")
         ticks = calls.stat().st_size
-        _wait_for(f"{REPEATS} failed ticks", lambda: calls.stat().st_size >= ticks + REPEATS)
+        wait_until(lambda: calls.stat().st_size >= ticks + REPEATS, 30, f"{REPEATS} failed ticks")
         outage = _lines(server)[before:]
         print(f"{len(outage)} log lines in {time.monotonic() - started:.1f} s of outage:")
         print("\n".join(outage))
@@ -204,12 +196,12 @@ def test_health_is_503_while_redis_is_down_and_the_log_says_so_once(
 
         volatile_redis.start()
         assert _next(messages, "status").json() == {"store": "ok"}
-        _wait_for("health 200", lambda: _health(server) == 200)
+        wait_until(lambda: _health(server) == 200, 30, "health 200")
 
         def recovered(what: str) -> list[str]:
             return [line for line in _lines(server) if f"livedash: {what} recovered" in line]
 
-        _wait_for("recovered lines", lambda: all(recovered(what) for what in FAILING.values()))
+        wait_until(lambda: all(recovered(what) for what in FAILING.values()), 30, "recovered lines")
         for what in FAILING.values():
             assert len(recovered(what)) == 1
         count = re.search(r"(\d+) failures", recovered(FAILING["source"])[0])

@@ -6,8 +6,8 @@ import signal
 
 import pytest
 
+from livedash.testing import SSEClient
 from tests.scale.conftest import TEST_APP, ServeFactory
-from tests.sse_client import SSEClient
 
 pytestmark = pytest.mark.redis
 

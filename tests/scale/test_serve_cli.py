@@ -11,10 +11,9 @@ import pytest
 
 from livedash.errors import ConfigError
 from livedash.serve import ServeOptions, load_app, uvicorn_argv
+from livedash.testing import SSEClient, free_port
 from tests.cli_process import one_line_error, run_cli
-from tests.conftest import free_port
 from tests.scale.conftest import TEST_APP, ServeFactory
-from tests.sse_client import SSEClient
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

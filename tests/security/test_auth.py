@@ -13,23 +13,19 @@ import base64
 import contextlib
 import http.cookiejar
 import json
-import os
 import shutil
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from livedash.stores import open_store
-from tests.conftest import free_port
+from livedash.testing import ServedProcess, SSEClient, free_port
 from tests.security.auth_apps.common import REAUTH_ENV, SALARY, STORE_ENV
-from tests.sse_client import SSEClient
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = Path(__file__).resolve().parent / "auth_apps"
@@ -48,15 +44,12 @@ ROUTES = {
 FORGED = -1
 
 
-@dataclass
-class Served:
-    url: str
-    store: str
-    proc: subprocess.Popen[bytes]
-    log: Path
+class Served(ServedProcess):
+    """An auth app in a process of its own, started once ``/livedash/health`` says 200."""
 
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
+    def __init__(self, argv: list[str], port: int, store: str, log: Path, **kwargs: Any) -> None:
+        super().__init__(argv, f"http://127.0.0.1:{port}", log, **kwargs)
+        self.store = store
 
 
 def _argv(mode: str, module: str, port: int, store: str) -> list[str]:
@@ -86,36 +79,28 @@ def served(
     """``module`` of auth_apps served in ``mode`` on a free port, with its own SQLite store."""
     port = free_port()
     store = f"sqlite:///{tmp_path / f'{module}.db'}"
-    environ = {**os.environ, STORE_ENV: store, "PORT": str(port), "PYTHONPATH": str(ROOT)}
-    environ.pop("LIVEDASH_TOKEN", None)
-    environ.update(env or {})
-    if token is not None:
-        environ["LIVEDASH_TOKEN"] = token
     log = tmp_path / f"{module}-{mode.replace(' ', '-')}.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            _argv(mode, module, port, store),
-            cwd=APPS if mode == "livedash run" else ROOT,
-            env=environ,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = Served(f"http://127.0.0.1:{port}", store, proc, log)
+    server = Served(
+        _argv(mode, module, port, store),
+        port,
+        store,
+        log,
+        cwd=APPS if mode == "livedash run" else ROOT,
+        env={
+            STORE_ENV: store,
+            "PORT": str(port),
+            "PYTHONPATH": str(ROOT),
+            "LIVEDASH_TOKEN": token,  # None: not set, whatever this process has
+            **(env or {}),
+        },
+        ready_path="/livedash/health",
+        ready_status=200,
+        deadline=READY_DEADLINE,
+    )
     try:
-        deadline = time.monotonic() + READY_DEADLINE
-        while True:
-            status, _, _ = request("GET", server.url + "/livedash/health")
-            if status == 200:
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"{mode} did not serve {module} (health {status}):\n{server.output()}")
-            time.sleep(0.1)
-        yield server
+        yield server.start()
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, 9)
-        proc.wait(timeout=30)
+        server.kill()
 
 
 def request(

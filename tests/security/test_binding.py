@@ -6,16 +6,16 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from livedash import ConfigError, TransportConfig
+from livedash.testing import ServedProcess, free_port
 from livedash.transport import check_binding, is_loopback
-from tests.conftest import free_port
 
 LIVEDASH = [sys.executable, "-m", "livedash.cli"]
 
@@ -60,35 +60,28 @@ def test_a_token_that_cannot_be_sent_in_a_header_is_refused() -> None:
     assert "token must be a non-empty string of printable ASCII" in _one_line(result)
 
 
-class Server:
-    """``livedash run seed`` in a subprocess, on a free port."""
+class Server(ServedProcess):
+    """``livedash run seed`` in a subprocess, on a free port, started once its health route
+    says 200; :attr:`log` is what it printed."""
 
-    def __init__(self, *args: str, env: dict[str, str]) -> None:
+    def __init__(self, *args: str, env: dict[str, str], tmp_path: Path) -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [*LIVEDASH, "run", "seed", "--store", "memory://", "--port", str(self.port), *args],
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
+        argv = [*LIVEDASH, "run", "seed", "--store", "memory://", "--port", str(self.port)]
+        super().__init__(
+            [*argv, *args],
+            f"http://127.0.0.1:{self.port}",
+            tmp_path / f"seed-{self.port}.log",
+            # The environment as given: LIVEDASH_TOKEN is set only if it holds one.
+            env={"LIVEDASH_TOKEN": None, **env},
+            ready_path="/livedash/health",
+            ready_status=200,
         )
-        self.log = ""
-        deadline = time.monotonic() + 60
-        while "serving seed" not in self.log:
-            line = self.proc.stderr.readline() if self.proc.stderr else ""
-            assert line, f"server exited: {self.log}"
-            assert time.monotonic() < deadline, self.log
-            self.log += line
-        self._wait_ready(deadline)
+        self.start()
 
-    def _wait_ready(self, deadline: float) -> None:
-        while True:
-            try:
-                urllib.request.urlopen(f"{self.url}/livedash/health", timeout=5).close()
-                return
-            except OSError:
-                assert time.monotonic() < deadline, "server never answered"
-                time.sleep(0.1)
+    @property
+    def log(self) -> str:
+        """What the server printed so far."""
+        return self.output()
 
     def publish(self, token: str | None) -> int:
         body = json.dumps({"stream": "cli", "data": {"v": 1}}).encode()
@@ -102,12 +95,6 @@ class Server:
         except urllib.error.HTTPError as exc:
             return exc.code
 
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-        if self.proc.stderr:
-            self.proc.stderr.close()
-
 
 @pytest.fixture
 def servers() -> Iterator[list[Server]]:
@@ -117,8 +104,10 @@ def servers() -> Iterator[list[Server]]:
         server.stop()
 
 
-def test_loopback_without_a_token_runs_open_and_says_so(servers: list[Server]) -> None:
-    server = Server(env=_env())
+def test_loopback_without_a_token_runs_open_and_says_so(
+    servers: list[Server], tmp_path: Path
+) -> None:
+    server = Server(env=_env(), tmp_path=tmp_path)
     servers.append(server)
     assert "ingest is OPEN" in server.log and "--token" in server.log
     assert server.publish(None) == 200
@@ -126,13 +115,13 @@ def test_loopback_without_a_token_runs_open_and_says_so(servers: list[Server]) -
 
 @pytest.mark.parametrize("source", ["--token", "LIVEDASH_TOKEN"])
 def test_a_token_from_the_flag_or_the_environment_is_required(
-    servers: list[Server], source: str
+    servers: list[Server], source: str, tmp_path: Path
 ) -> None:
     token = "cli-token-42"
     if source == "--token":
-        server = Server("--token", token, env=_env())
+        server = Server("--token", token, env=_env(), tmp_path=tmp_path)
     else:
-        server = Server(env=_env(token))
+        server = Server(env=_env(token), tmp_path=tmp_path)
     servers.append(server)
     assert "OPEN" not in server.log
     assert server.publish(None) == 401
@@ -140,8 +129,8 @@ def test_a_token_from_the_flag_or_the_environment_is_required(
     assert server.publish(token) == 200
 
 
-def test_the_flag_wins_over_the_environment(servers: list[Server]) -> None:
-    server = Server("--token", "from-flag", env=_env("from-env"))
+def test_the_flag_wins_over_the_environment(servers: list[Server], tmp_path: Path) -> None:
+    server = Server("--token", "from-flag", env=_env("from-env"), tmp_path=tmp_path)
     servers.append(server)
     assert server.publish("from-env") == 401
     assert server.publish("from-flag") == 200

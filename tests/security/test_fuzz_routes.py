@@ -27,9 +27,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from livedash import Hub
+from livedash.testing import LiveServer, UvicornServer
 from livedash.transport.serving import asgi_server
-from tests.conftest import LiveServer
-from tests.scale.uvicorn_server import UvicornServer
 from tests.security.strategies import TOKEN
 from tests.security.target import make_app, seed_history
 

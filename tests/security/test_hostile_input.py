@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from livedash import Hub
+from livedash.testing import LiveServer, wait_until
 from livedash.transport import MAX_BODY
-from tests.conftest import LiveServer
 from tests.security.strategies import (
     TOKEN,
     authorizations,
@@ -235,16 +235,7 @@ def test_real_http_sample_of_publish_poll_and_events(
     assert len(statuses) >= 2 * HTTP_EXAMPLES
     assert max(statuses) < 500
     # Closed streams are noticed at the next heartbeat and their subscriptions dropped.
-    _wait_for(lambda: hub.subscriber_count() == 0, "subscriptions of closed streams linger")
-
-
-def _wait_for(condition: Callable[[], bool], message: str, timeout: float = 30) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, message
-        time.sleep(0.05)
+    wait_until(lambda: hub.subscriber_count() == 0, 30, "subscriptions of closed streams linger")
 
 
 def test_token_is_checked_on_the_real_server(

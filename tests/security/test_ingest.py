@@ -12,11 +12,10 @@ import pytest
 
 from livedash import Hub
 from livedash.events import MAX_DEPTH
+from livedash.testing import LiveServer, SSEClient
 from livedash.transport.ingest import MAX_BATCH
-from tests.conftest import LiveServer
 from tests.security.strategies import TOKEN
 from tests.security.target import make_app
-from tests.sse_client import SSEClient
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 

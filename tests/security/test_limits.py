@@ -14,7 +14,7 @@ import pytest
 from livedash import Hub, PublishError
 from livedash.errors import ConfigError
 from livedash.hub import MAX_STREAMS, MAX_STREAMS_ENV
-from tests.conftest import LiveServer
+from livedash.testing import LiveServer
 from tests.redis_server import redis_server, redis_url
 from tests.security.strategies import TOKEN
 from tests.security.target import make_app

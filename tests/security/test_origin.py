@@ -12,10 +12,7 @@ import pytest
 from dash import Dash, html
 
 from livedash import ConfigError, Hub, TransportConfig
-from tests.conftest import LiveServer
-from tests.scale.uvicorn_server import UvicornServer, uvicorn_server
-
-__all__ = ["uvicorn_server"]
+from livedash.testing import LiveServer, UvicornServer
 
 EVENT = json.dumps({"stream": "pub", "data": {"v": 1}}).encode()
 

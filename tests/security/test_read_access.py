@@ -13,10 +13,8 @@ from dash import Dash, html
 from flask import request
 
 from livedash import ConfigError, Hub, TransportConfig
+from livedash.testing import LiveServer, SSEClient, UvicornServer
 from livedash.transport.serving import asgi_server
-from tests.conftest import LiveServer
-from tests.scale.uvicorn_server import UvicornServer
-from tests.sse_client import SSEClient
 
 PRIVATE_QUERIES = [
     "stream=private",

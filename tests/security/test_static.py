@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from livedash import Hub
-from tests.conftest import LiveServer
+from livedash.testing import LiveServer
 from tests.security.target import make_app
 
 

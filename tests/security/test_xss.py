@@ -10,8 +10,8 @@ import pytest
 from dash import Dash, html
 
 from livedash import Hub, LiveChatLog, LiveGraph, LiveIndicator, LiveTable, LiveText
+from livedash.testing import LiveServer
 from livedash.transport import TransportConfig
-from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.browser
 

@@ -15,8 +15,8 @@ from livedash import Hub
 from livedash.errors import StoreError, StoreUnavailable
 from livedash.stores import Retention, open_store
 from livedash.stores.redis import RedisStore
-from tests.conftest import free_port
-from tests.redis_server import RedisServer
+from livedash.testing import free_port
+from livedash.testing.redis import RedisServer
 
 pytestmark = pytest.mark.redis
 

@@ -18,10 +18,9 @@ from livedash.errors import ConfigError, StoreError, StoreUnavailable
 from livedash.events import Event
 from livedash.stores import Retention, open_store
 from livedash.stores.redis_cluster import RedisClusterStore
-from tests.conftest import LiveServer, free_port
+from livedash.testing import LiveServer, SSEClient, free_port
+from livedash.testing.redis import RedisCluster
 from tests.exactly_once import assert_acked_stored_once
-from tests.redis_cluster import RedisCluster
-from tests.sse_client import SSEClient
 
 pytestmark = pytest.mark.redis
 

@@ -11,7 +11,7 @@ import pytest
 from dash import Dash, html
 
 from livedash import Hub, TransportConfig
-from tests.conftest import LiveServer
+from livedash.testing import LiveServer
 
 
 def _serve(hub: Hub, live_server: Callable[[Any], LiveServer], **config: Any) -> LiveServer:

@@ -12,8 +12,7 @@ import pytest
 from dash import Dash, html
 
 from livedash import Hub
-from tests.conftest import LiveServer
-from tests.sse_client import SSEClient
+from livedash.testing import LiveServer, SSEClient
 
 
 def _app(hub: Hub) -> Dash:

@@ -10,6 +10,7 @@ from datetime import datetime
 import pytest
 
 from livedash.events import Event
+from livedash.testing import decode_stream
 from livedash.transport.params import BadRequest
 from livedash.transport.wire import (
     RETRY,
@@ -21,7 +22,6 @@ from livedash.transport.wire import (
     parse_wire,
     wire,
 )
-from tests.wire_client import decode_stream
 
 
 def _event(stream: str, seq: int, ts: float, data: dict[str, object]) -> Event:

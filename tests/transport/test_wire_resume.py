@@ -18,14 +18,12 @@ import pytest
 from dash import Dash, html
 
 from livedash import Hub, TransportConfig
+from livedash.testing import LiveServer, RawStream, UvicornServer, WireReader, decode_stream
 from livedash.transport.params import StreamRequest
 from livedash.transport.serving import asgi_server
 from livedash.transport.sse import EventStream
 from livedash.transport.steps import Wait
 from livedash.transport.wire import wire
-from tests.conftest import LiveServer
-from tests.scale.uvicorn_server import UvicornServer
-from tests.wire_client import RawStream, WireReader, decode_stream
 
 Serve = Callable[[Hub], Any]
 #: Longest wait for a condition (a loaded 2-core machine is slow).

@@ -24,15 +24,12 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
-
-import psutil
 
 from bench.contenders import (
     TEXT_ID,
@@ -44,7 +41,7 @@ from bench.contenders import (
     seed_value,
     serve_cpu_clock,
 )
-from bench.harness import ROOT, Browser, Server, child_env, delivery, free_port, wait_until
+from bench.harness import Browser, Server, child_env, delivery, free_port
 
 KINDS = ("clientside", "server", "dashws")
 LABELS = {
@@ -169,14 +166,11 @@ class CallbackServer(Server):
     def __init__(self, kind: str, workdir: Path, rate: float) -> None:
         self.kind = kind
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
         tag = f"cb-{kind}-{rate:g}-{self.port}"
         self.log_path = workdir / f"{tag}.publish"
         self.ctl_path = workdir / f"{tag}.ctl"
-        self.out_path = workdir / f"{tag}.out"
         self.requests_path = workdir / f"{tag}.requests"
         self.log_path.touch()
-        self._out = open(self.out_path, "w")  # noqa: SIM115
         cmd = [
             sys.executable,
             "-m",
@@ -194,15 +188,7 @@ class CallbackServer(Server):
             "--requests",
             str(self.requests_path),
         ]
-        self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=child_env(), stdout=self._out, stderr=subprocess.STDOUT
-        )
-        self.ps = psutil.Process(self.proc.pid)
-        try:
-            wait_until(self._ready, 90, f"the {kind} server on port {self.port}", 0.2)
-        except TimeoutError:
-            self.stop()
-            raise RuntimeError(f"{kind} server did not start:\n{self.output()[-3000:]}") from None
+        self.launch_contender(cmd, workdir / f"{tag}.out", child_env())
 
     def requests(self) -> int:
         """Dash callback requests answered so far (as of the last quarter second)."""

@@ -3,7 +3,7 @@
 ``python -m bench.clients KIND --port P -n N --seconds S --out FILE``
 
 - ``livedash``: an event stream (``GET /livedash/events``) per client, gzip like a browser's,
-  over a raw socket with our own chunked/gzip/SSE decoding.
+  over a raw socket, decoded by livedash.testing's ``EventStreamDecoder`` (chunks, gzip, SSE).
 - ``dashws``: a WebSocket per client speaking Dash's callback protocol: one
   ``callback_request`` for the page's persistent callback, then ``set_props`` frames.
 - ``poll``: what a recipe tab does: ``POST /_dash-update-component`` once per second on a
@@ -26,11 +26,11 @@ import sys
 import time
 import urllib.request
 import uuid
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from bench.contenders import TEXT_ID, raise_fd_limit
+from livedash.testing import EventStreamDecoder
 
 SEQ_RE = re.compile(r"\(#(\d+)\)")
 CONNECT_TIMEOUT = 20.0
@@ -58,40 +58,6 @@ class Stopped(Exception):
 
 
 # ---- livedash: SSE over a raw socket --------------------------------------------------------
-class ChunkedGzipSSE:
-    """Decodes an HTTP/1.1 chunked, optionally gzip-encoded, text/event-stream body."""
-
-    def __init__(self, gzip: bool) -> None:
-        self.raw = b""
-        self.text = ""
-        self.inflate = zlib.decompressobj(31) if gzip else None
-
-    def feed(self, data: bytes) -> list[str]:
-        """Add bytes; return the complete SSE messages' data fields."""
-        self.raw += data
-        body = b""
-        while True:
-            end = self.raw.find(b"\r\n")
-            if end < 0:
-                break
-            size = int(self.raw[:end].split(b";")[0], 16)
-            if len(self.raw) < end + 2 + size + 2:
-                break
-            body += self.raw[end + 2 : end + 2 + size]
-            self.raw = self.raw[end + 2 + size + 2 :]
-            if size == 0:
-                break
-        if body:
-            self.text += (self.inflate.decompress(body) if self.inflate else body).decode()
-        out = []
-        while "\n\n" in self.text:
-            message, self.text = self.text.split("\n\n", 1)
-            data = [line[6:] for line in message.split("\n") if line.startswith("data: ")]
-            if data:
-                out.append("\n".join(data))
-        return out
-
-
 async def read_headers(reader: asyncio.StreamReader) -> dict[str, str]:
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
@@ -117,7 +83,10 @@ async def sse_client(
             "\r\n\r\n".encode()
         )
         headers = await asyncio.wait_for(read_headers(reader), CONNECT_TIMEOUT)
-        decoder = ChunkedGzipSSE(headers.get("content-encoding") == "gzip")
+        decoder = EventStreamDecoder(
+            chunked=headers.get("transfer-encoding") == "chunked",
+            gzip=headers.get("content-encoding") == "gzip",
+        )
         while True:
             data = await reader.read(65536)
             if not data:
@@ -125,10 +94,12 @@ async def sse_client(
             now = time.time()
             client.bytes_in += len(data)
             for message in decoder.feed(data):
+                if message.event != "message":
+                    continue
                 if not client.connected:  # the first message: positions are known, we are in
                     client.connected = True
                     ready.set()
-                for event in json.loads(message):
+                for event in message.json():
                     client.add(int(event[1]), now)
     finally:
         writer.close()

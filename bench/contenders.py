@@ -285,6 +285,32 @@ def livedash_app(mode: str, log: PublishLog, rate: float, store: str) -> Any:
     return app
 
 
+def serving_app(options: Any) -> Any:
+    """``livedash serve bench.contenders:serving_app`` (``bench/serving.py``): the seed text
+    page on the backend named by ``BENCH_BACKEND``, its producer logging each publish to
+    ``BENCH_LOG``. Here, not in bench.serving: the "before" livedash serves it, and that
+    module imports the harness, which imports this livedash's test kit."""
+    from dash import Dash, html
+
+    from livedash import Hub, LiveText
+
+    raise_fd_limit()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    log = PublishLog(os.environ.get("BENCH_LOG"))
+    hub = Hub(options.store)
+    app = Dash(__name__, title="bench: serving", backend=os.environ.get("BENCH_BACKEND", "flask"))
+    text = "Current Time: {time}, Random Number: {number} (#{seq})"
+    app.layout = html.Div([html.H1(TITLE), LiveText("seed", text, id=TEXT_ID)])
+
+    @hub.every(1.0 / float(os.environ.get("BENCH_RATE", "1")), stream="seed")
+    def produce() -> None:
+        event = hub.publish("seed", seed_value())
+        log.write(event.seq, event.ts)
+
+    hub.init_app(app)
+    return app
+
+
 # ---- serving --------------------------------------------------------------------------------
 def serve_cpu_clock(path: str) -> None:
     """Answer every connection on the UNIX socket ``path`` with this process's CPU seconds.

@@ -13,8 +13,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
-import urllib.request
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,21 +20,17 @@ from typing import Any
 
 import psutil
 
+from livedash.testing import ServedProcess, free_port, launch_chromium
+from livedash.testing import wait_until as wait_until  # for the scenarios: one copy, the kit's
+
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    # Tabs opened by the harness are all "visible"; do not let Chromium slow their timers.
+#: The test kit's flags, and: tabs opened by the harness are all "visible"; do not let
+#: Chromium slow their timers.
+BENCH_FLAGS = (
     "--disable-background-timer-throttling",
     "--disable-renderer-backgrounding",
     "--disable-backgrounding-occluded-windows",
-]
+)
 CONTENDERS = ("poll", "dashws", "before", "livedash")
 LABELS = {
     "poll": "polling recipe",
@@ -47,23 +41,6 @@ LABELS = {
 #: The livedash the "before" contender runs: the last commit before the serving core of
 #: issue 13 (threaded werkzeug for ``livedash run``, gunicorn + gevent for ``livedash serve``).
 BEFORE_REV = "e93075d"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_until(check: Any, timeout: float, what: str, interval: float = 0.1) -> None:
-    """Poll ``check()`` until true; raise TimeoutError naming ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def before_src(workdir: Path) -> Path:
@@ -148,9 +125,10 @@ def read_publishes(path: Path) -> dict[int, float]:
     return out
 
 
-class Server:
+class Server(ServedProcess):
     """One contender served by ``python -m bench.contenders`` on a free port, in its own
-    process (``before`` runs livedash :data:`BEFORE_REV` through :func:`child_env`)."""
+    process (``before`` runs livedash :data:`BEFORE_REV` through :func:`child_env`); started
+    once its page answers 200 and its CPU clock (``ctl_path``) is up."""
 
     def __init__(
         self,
@@ -165,12 +143,9 @@ class Server:
     ) -> None:
         self.kind = kind
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
         tag = f"{kind}-{mode}-{self.port}"
         self.log_path = workdir / f"{tag}.publish"
         self.ctl_path = workdir / f"{tag}.ctl"
-        self.out_path = workdir / f"{tag}.out"
-        env = child_env(kind)
         cmd = [
             sys.executable,
             "-m",
@@ -192,37 +167,35 @@ class Server:
         if store:
             cmd += ["--store", store]
         self.log_path.touch()
-        self._out = open(self.out_path, "w")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            cmd,
+        self.launch_contender(cmd, workdir / f"{tag}.out", child_env(kind), nice)
+
+    def launch_contender(
+        self, argv: list[str], out_path: Path, env: dict[str, str], nice: int = 0
+    ) -> None:
+        """Start ``argv`` from the checkout and wait until it serves (90 s at most)."""
+        super().__init__(
+            argv,
+            f"http://127.0.0.1:{self.port}/",
+            out_path,
             cwd=ROOT,
             env=env,
-            stdout=self._out,
-            stderr=subprocess.STDOUT,
-            preexec_fn=(lambda: os.nice(nice)) if nice else None,
+            ready_status=200,
+            deadline=90,
+            nice=nice,
         )
+        self.out_path = out_path
+        self.launch()
+        assert self.proc is not None
         self.ps = psutil.Process(self.proc.pid)
-        try:
-            wait_until(self._ready, 90, f"the {kind} server on port {self.port}", 0.2)
-        except TimeoutError:
-            self.stop()
-            raise RuntimeError(f"{kind} server did not start:\n{self.output()[-3000:]}") from None
+        self.wait_ready()
+
+    def answers(self) -> bool:
+        """The page answers 200 and the CPU clock is up."""
+        return super().answers() and self.ctl_path.exists()
 
     def processes(self) -> list[psutil.Process]:
         """The server process and its workers (gunicorn forks them)."""
         return process_tree(self.ps)
-
-    def _ready(self) -> bool:
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"{self.kind} server exited:\n{self.output()[-3000:]}")
-        try:
-            with urllib.request.urlopen(self.url, timeout=5) as r:
-                return r.status == 200 and self.ctl_path.exists()
-        except OSError:
-            return False
-
-    def output(self) -> str:
-        return self.out_path.read_text(errors="replace")
 
     def cpu(self) -> float:
         """CPU seconds this server has used: all threads, ns resolution, from the process
@@ -245,14 +218,8 @@ class Server:
         return read_publishes(self.log_path)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self._out.close()
+        """SIGTERM (SIGKILL if it lingers) to the server and its workers."""
+        super().stop()
         self.ctl_path.unlink(missing_ok=True)
 
 
@@ -502,7 +469,7 @@ class Browser:
         if path is None:
             raise RuntimeError("chromium is not installed: run `make system-deps`")
         self._pw = sync_playwright().start()
-        self.browser = self._pw.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS)
+        self.browser = launch_chromium(self._pw, *BENCH_FLAGS, executable=path)
         self.version = self.browser.version
 
     def open_tabs(self, url: str, n: int, *, graph: bool = False, timeout: float = 60) -> Any:

@@ -30,20 +30,16 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import json
-import logging
 import os
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-from bench.contenders import TEXT_ID, TITLE, PublishLog, raise_fd_limit, seed_value
 from bench.harness import (
     ROOT,
     child_env,
@@ -58,6 +54,7 @@ from bench.harness import (
     use_before,
     wait_until,
 )
+from livedash.testing import ServedProcess
 
 SERVERS = ("uvicorn", "before", "fastapi", "gunicorn-uvicorn")
 #: The servers ``make bench`` compares (the others: ``python -m bench.serving``).
@@ -79,32 +76,9 @@ def holds(run: dict[str, Any], missed: int, p99_ms: float | None, n: int) -> boo
     )
 
 
-def create_app(options: Any) -> Any:
-    """``livedash serve bench.serving:create_app``: the seed text page on the backend named
-    by ``BENCH_BACKEND``, its producer logging each publish to ``BENCH_LOG``."""
-    from dash import Dash, html
-
-    from livedash import Hub, LiveText
-
-    raise_fd_limit()
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    log = PublishLog(os.environ.get("BENCH_LOG"))
-    hub = Hub(options.store)
-    app = Dash(__name__, title="bench: serving", backend=os.environ.get("BENCH_BACKEND", "flask"))
-    text = "Current Time: {time}, Random Number: {number} (#{seq})"
-    app.layout = html.Div([html.H1(TITLE), LiveText("seed", text, id=TEXT_ID)])
-
-    @hub.every(1.0 / float(os.environ.get("BENCH_RATE", "1")), stream="seed")
-    def produce() -> None:
-        event = hub.publish("seed", seed_value())
-        log.write(event.seq, event.ts)
-
-    hub.init_app(app)
-    return app
-
-
-class Served:
-    """One server with one worker on a free port, started for one step."""
+class Served(ServedProcess):
+    """One server with one worker on a free port, started for one step (stopped with
+    :meth:`stop`)."""
 
     def __init__(self, kind: str, workdir: Path) -> None:
         if kind not in SERVERS:
@@ -118,7 +92,7 @@ class Served:
             BENCH_LOG=str(self.log_path),
             BENCH_RATE="1",
             BENCH_BACKEND="fastapi" if kind in ("fastapi", "gunicorn-uvicorn") else "flask",
-            LIVEDASH_SERVE_APP="bench.serving:create_app",
+            LIVEDASH_SERVE_APP="bench.contenders:serving_app",
             LIVEDASH_SERVE_STORE=store,
         )
         if kind == "gunicorn-uvicorn":
@@ -130,22 +104,23 @@ class Served:
         else:
             argv = [
                 str(Path(sys.executable).with_name("livedash")), "serve",
-                "bench.serving:create_app", "--workers", "1", "--store", store,
+                "bench.contenders:serving_app", "--workers", "1", "--store", store,
                 "--port", str(self.port),
             ]  # fmt: skip
-        self.out = open(workdir / f"{kind}-{self.port}.out", "w")  # noqa: SIM115
-        self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=self.out, stderr=self.out)
+        super().__init__(
+            argv,
+            f"http://127.0.0.1:{self.port}",
+            workdir / f"{kind}-{self.port}.out",
+            cwd=ROOT,
+            env=env,
+            ready_path="/livedash/health",
+            ready_status=200,
+            deadline=90,
+        )
+        self.launch()
+        assert self.proc is not None
         self.ps = psutil.Process(self.proc.pid)
-        wait_until(self._ready, 90, f"{kind} on port {self.port}", 0.2)
-
-    def _ready(self) -> bool:
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"server exited: {Path(self.out.name).read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/livedash/health") as r:
-                return bool(r.status == 200)
-        except OSError:
-            return False
+        self.wait_ready()
 
     def processes(self) -> list[psutil.Process]:
         """The server process and its workers."""
@@ -162,15 +137,6 @@ class Served:
     def publishes(self) -> dict[int, float]:
         """seq -> publish time, from the server's log."""
         return read_publishes(self.log_path)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.out.close()
 
 
 def step(kind: str, n: int, window: float, workdir: Path, gzip: bool = True) -> dict[str, Any]:

@@ -30,7 +30,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,15 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+
+from livedash.testing import (
+    EventStreamDecoder,
+    ExactlyOnce,
+    Message,
+    ServedProcess,
+    free_port,
+    wait_until,
+)
 
 STREAM = "soak"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -72,17 +80,18 @@ class ClientStats:
 
 
 class Client(threading.Thread):
-    """One headless tab: follows the stream, resumes on reconnect, checks every seq."""
+    """One headless tab: follows the stream, resumes on reconnect, and checks every seq with
+    livedash.testing's ``ExactlyOnce`` (over its ``EventStreamDecoder``). It records no events
+    (a soak delivers millions), only counts and a latency histogram."""
 
     def __init__(self, port: int, gzip: bool, start_seq: int, stop: threading.Event) -> None:
         super().__init__(daemon=True)
         self.port = port
         self.gzip = gzip
-        self.expected = start_seq + 1
         self.cursor = f"{STREAM}:{start_seq}"
         self.stop_event = stop
         self.stats = ClientStats()
-        self.reset_to: int | None = None
+        self.check = ExactlyOnce({STREAM: start_seq})
 
     def run(self) -> None:
         first = True
@@ -96,6 +105,12 @@ class Client(threading.Thread):
             except (OSError, http.client.HTTPException, zlib.error, ValueError) as exc:
                 if len(self.stats.errors) < 20:
                     self.stats.errors.append(f"{type(exc).__name__}: {exc}")
+        check = self.check
+        self.stats.received = check.received - check.duplicates
+        self.stats.missing = check.missing
+        self.stats.skipped_after_reset = check.skipped_after_reset
+        self.stats.duplicates = check.duplicates
+        self.stats.resets = check.resets
 
     def _follow(self) -> None:
         headers = {"Last-Event-ID": self.cursor}
@@ -107,52 +122,33 @@ class Client(threading.Thread):
             resp = conn.getresponse()
             if resp.status != 200:
                 raise ValueError(f"HTTP {resp.status}: {resp.read()[:200]!r}")
-            inflate = zlib.decompressobj(31) if self.gzip else None
-            buffer = ""
+            decoder = EventStreamDecoder(gzip=resp.getheader("Content-Encoding") == "gzip")
             while not self.stats.done and not self.stop_event.is_set():
                 raw = resp.read1(65536)
                 if not raw:
                     return
-                buffer += (inflate.decompress(raw) if inflate else raw).decode("utf-8")
-                *messages, buffer = buffer.split("\n\n")
-                for message in messages:
+                for message in decoder.feed(raw):
                     self._message(message)
         finally:
             conn.close()
 
-    def _message(self, message: str) -> None:
-        kind, data, mid = "message", "", None
-        for line in message.split("\n"):
-            if line.startswith("data: "):
-                data = line[6:]
-            elif line.startswith("id: "):
-                mid = line[4:]
-            elif line.startswith("event: "):
-                kind = line[7:]
-        if kind == "reset":
-            self.stats.resets += 1
-            self.reset_to = int(json.loads(data)["seq"])
-        if kind != "message" or not data:
+    def _message(self, message: Message) -> None:
+        if message.event == "reset":
+            reset = message.json()
+            self.check.reset(reset["stream"], int(reset["seq"]))
+        if message.event != "message":
             return
         now = time.time()
         hist = self.stats.latency_ms
-        for _stream, seq, ts, payload in json.loads(data):
-            if seq < self.expected:
-                self.stats.duplicates += 1
+        for stream, seq, ts, payload in message.json():
+            if not self.check.event(stream, seq):
                 continue
-            if self.reset_to is not None and seq == self.reset_to:
-                self.stats.skipped_after_reset += seq - self.expected
-            else:
-                self.stats.missing += seq - self.expected
-            self.reset_to = None
-            self.expected = seq + 1
-            self.stats.received += 1
             ms = min(60_000, int((now - ts) * 1000))
             hist[ms] = hist.get(ms, 0) + 1
             if payload.get(DONE_KEY):
                 self.stats.done = True
-        if mid is not None:
-            self.cursor = mid
+        if message.id is not None:
+            self.cursor = message.id
 
 
 def run_clients(port: int, count: int, gzip: bool, start_seq: int) -> None:
@@ -179,12 +175,6 @@ def run_clients(port: int, count: int, gzip: bool, start_seq: int) -> None:
 # -- the driver -------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def get_json(port: int, path: str) -> Any:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
@@ -194,15 +184,13 @@ def get_json(port: int, path: str) -> Any:
         conn.close()
 
 
-def wait_until(condition: Any, what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        with contextlib.suppress(OSError, ValueError, http.client.HTTPException):
-            if condition():
-                return
-        if time.monotonic() > deadline:
-            raise SystemExit(f"soak: timed out waiting for {what}")
-        time.sleep(0.2)
+def health(port: int) -> dict[str, Any]:
+    """The server's ``/livedash/health`` ({} while it does not answer yet)."""
+    try:
+        answer: dict[str, Any] = get_json(port, "/livedash/health")
+    except (OSError, ValueError, http.client.HTTPException):
+        return {}
+    return answer
 
 
 class Publisher(threading.Thread):
@@ -308,18 +296,25 @@ def percentile(hist: dict[int, int], q: float) -> int:
     return max(hist)
 
 
-def start_server(
-    args: argparse.Namespace, port: int, token: str, db: Path
-) -> subprocess.Popen[bytes]:
+def start_server(args: argparse.Namespace, port: int, token: str, db: Path) -> ServedProcess:
+    """``livedash run seed`` (``livedash serve seed`` with ``--serve N``) on ``db``, once its
+    store is ok."""
     livedash = [sys.executable, "-m", "livedash.cli"]
     store = f"sqlite:///{db}"
     if args.serve:
         cmd = [*livedash, "serve", "seed", "--workers", str(args.serve), "--store", store]
     else:
         cmd = [*livedash, "run", "seed", "--store", store]
-    env = {**os.environ, "LIVEDASH_TOKEN": token}
-    log = open(db.with_suffix(".log"), "wb")  # noqa: SIM115 - lives as long as the server
-    return subprocess.Popen([*cmd, "--port", str(port)], env=env, stdout=log, stderr=log)
+    server = ServedProcess(
+        [*cmd, "--port", str(port)],
+        f"http://127.0.0.1:{port}",
+        db.with_suffix(".log"),
+        env={"LIVEDASH_TOKEN": token},
+        deadline=120,
+    )
+    server.launch()
+    wait_until(lambda: health(port).get("store") == "ok", 120, "the server")
+    return server
 
 
 def start_profiler(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
@@ -399,11 +394,11 @@ def drive(args: argparse.Namespace) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="livedash-soak-"))
     db = tmp / "soak.db"
     server = start_server(args, port, token, db)
-    server_ps = psutil.Process(server.pid)
+    assert server.proc is not None
+    server_ps = psutil.Process(server.proc.pid)
     clients: subprocess.Popen[str] | None = None
     profiler: subprocess.Popen[bytes] | None = None
     try:
-        wait_until(lambda: get_json(port, "/livedash/health")["store"] == "ok", "the server")
         base = get_json(port, "/livedash/health")["subscribers"]
         head = get_json(port, f"/livedash/poll?stream={STREAM}")["cursor"]
         start_seq = int(head.rpartition(":")[2] or 0)
@@ -421,7 +416,8 @@ def drive(args: argparse.Namespace) -> int:
         assert clients.stdout.readline().strip() == "started"
         if not args.serve:  # one process: its health count is every client
             wait_until(
-                lambda: get_json(port, "/livedash/health")["subscribers"] >= base + args.clients,
+                lambda: health(port).get("subscribers", 0) >= base + args.clients,
+                120,
                 "the clients to connect",
             )
         else:
@@ -430,7 +426,7 @@ def drive(args: argparse.Namespace) -> int:
         cpu_start = cpu_seconds(server_ps)
         seconds = args.minutes * 60
         publisher = Publisher(port, token, args.rate, args.batch, seconds)
-        profiler = start_profiler(server.pid, seconds, args.profile) if args.profile else None
+        profiler = start_profiler(server_ps.pid, seconds, args.profile) if args.profile else None
         began = time.monotonic()
         publisher.start()
         samples: list[dict[str, Any]] = []
@@ -479,12 +475,7 @@ def drive(args: argparse.Namespace) -> int:
         if clients is not None and clients.poll() is None:
             clients.kill()
             clients.wait()
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        server.stop()
         notes = server_notes(db.with_suffix(".log"))
         shutil.rmtree(tmp, ignore_errors=True)
     hist: dict[int, int] = {}

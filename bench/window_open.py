@@ -22,18 +22,16 @@ import random
 import shutil
 import statistics
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from dash import Dash, html
-from werkzeug.serving import make_server
 
 from livedash import Hub, LiveGraph, Retention
+from livedash.testing import LiveServer, chromium_path, launch_chromium
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 STREAM = "day"
 
 
@@ -83,11 +81,8 @@ def main() -> None:
     app = Dash(__name__)
     app.layout = html.Div([LiveGraph(STREAM, y=["cpu", "mem"], window=300, id="g")])
     hub.init_app(app)
-    server = make_server("127.0.0.1", 0, app.server, threaded=True)
-    port = server.server_port
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
+    server = LiveServer(app)
+    base = server.url
     try:
         http_ms = []
         body: dict[str, Any] = {}
@@ -102,8 +97,7 @@ def main() -> None:
         print(f"browser click '24h' -> drawn          {summary(browser(base, args.runs))}")
         print(f"load average (1, 5, 15 min): {os.getloadavg()}")
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
+        server.stop()
         hub.close()
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -112,12 +106,12 @@ def browser(base: str, runs: int) -> list[float]:
     """Milliseconds from the click on "24h" to the figure drawn, measured in the page."""
     from playwright.sync_api import sync_playwright
 
-    path = shutil.which("chromium")
+    path = chromium_path()
     if path is None:
         raise SystemExit("chromium is not installed (make system-deps)")
     out = []
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS)
+        b = launch_chromium(p, executable=path)
         page = b.new_page()
         page.goto(base)
         page.wait_for_function(

@@ -29,9 +29,12 @@ import time
 import zlib
 from typing import Any
 
-#: Messages at the start of a stream that are not steady-state updates (retry, history,
-#: the first update a fresh compressor sees).
-SKIP = 3
+from livedash.testing import EventStreamDecoder
+
+#: Messages at the start of a stream that are not steady-state updates (the position or
+#: history, the first update a fresh compressor sees; ``retry`` is skipped too, but the
+#: decoder counts no message for it).
+SKIP = 2
 #: Messages of the identity stream that warm the model's compressor before it counts.
 WARM = 3
 
@@ -53,25 +56,18 @@ def read_stream(
     encoded = b"content-encoding: gzip" in head.lower()
     if b"chunked" not in head.lower():
         raise RuntimeError(f"expected a chunked event stream, got {head[:300]!r}")
-    inflate = zlib.decompressobj(31) if encoded else None
-    text = ""
+    decoder = EventStreamDecoder(chunked=True, gzip=encoded)
     chunks: list[tuple[int, bytes]] = []  # (framing bytes, payload) per HTTP chunk
     seen = 0
     deadline = time.monotonic() + timeout
-    while seen < SKIP + messages and time.monotonic() < deadline:
-        end = raw.find(b"\r\n")
-        if end < 0 or len(raw) < end + 2 + int(raw[:end].split(b";")[0], 16) + 2:
-            raw += sock.recv(65536)
-            continue
-        size = int(raw[:end].split(b";")[0], 16)
-        payload = raw[end + 2 : end + 2 + size]
-        raw = raw[end + 2 + size + 2 :]
-        if seen >= SKIP:
-            chunks.append((end + 4, payload))
-        text += (inflate.decompress(payload) if inflate else payload).decode()
-        while "\n\n" in text:
-            _, text = text.split("\n\n", 1)
-            seen += 1
+    pending = raw
+    while seen < SKIP + messages and time.monotonic() < deadline and not decoder.ended:
+        for chunk in decoder.chunks(pending):
+            if seen >= SKIP:
+                chunks.append((chunk.wire_bytes - len(chunk.payload), chunk.payload))
+            seen += len(decoder.messages(chunk.text))
+        if seen < SKIP + messages:
+            pending = sock.recv(65536)
     sock.close()
     return {"encoded": encoded, "chunks": chunks, "messages": seen - SKIP}
 

@@ -168,6 +168,8 @@ OWN_TESTS = {
     "ag_grid_watchlist.py",
     "graph_extend.py",
     "notifications.py",
+    # a test file of its own (docs/howto/testing.md): run under pytest below
+    "test_live_app.py",
 }
 
 
@@ -300,3 +302,20 @@ def test_scaled_app_runs_one_producer_across_three_workers_on_redis(
     finally:
         redis.terminate()
         redis.wait(timeout=30)
+
+
+def test_the_test_kit_example_passes_under_pytest(tmp_path: Path) -> None:
+    """examples/test_live_app.py run as its docstring says, from a folder of its own (no
+    conftest, no settings of ours): its fixtures come from livedash's pytest plugin, found
+    through the package's ``pytest11`` entry point."""
+    (tmp_path / "examples").mkdir()
+    shutil.copy(EXAMPLES / "test_live_app.py", tmp_path / "examples")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "examples/test_live_app.py", "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
+    assert re.search(r"^=+ 3 passed", done.stdout, re.M), done.stdout[-2000:]

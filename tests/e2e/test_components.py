@@ -66,19 +66,25 @@ def test_ag_grid_rows_are_the_newest_trade_of_each_symbol_and_dash_state_follows
             "() => parseInt(document.getElementById('applied-text').textContent) >= 100",
             timeout=30_000,
         )
-        # One consistent snapshot: the grid with its async queue applied.
-        rows: list[dict[str, Any]] = page.evaluate(
-            """() => { const grid = window.dash_ag_grid.getApi('watchlist');
-                grid.flushAsyncTransactions();
-                const rows = []; grid.forEachNode(n => rows.push(n.data)); return rows; }"""
-        )
-        # dash-ag-grid writes the grid's rows back to Dash's rowData after each async flush.
-        page.wait_for_function(
-            "([rows, prop]) => JSON.stringify((" + DASH_PROP + ")(prop)"
-            ".map(r => [r.symbol, r.seq]).sort()) === JSON.stringify(rows)",
-            arg=[sorted([r["symbol"], r["seq"]] for r in rows), ["watchlist", "rowData"]],
+        # One consistent snapshot: the grid's rows when Dash's rowData (which dash-ag-grid
+        # writes back after each flush of its async queue) says the same. Trades keep
+        # arriving, so both are read together, at each try, rather than the grid once and
+        # Dash's state against it later (a later trade could move rowData past that snapshot).
+        handle = page.wait_for_function(
+            """(prop) => {
+              const grid = window.dash_ag_grid.getApi('watchlist');
+              const rows = []; grid.forEachNode(n => rows.push(n.data));
+              const key = (list) => JSON.stringify(list.map(r => [r.symbol, r.seq]).sort());
+              const dash = ("""
+            + DASH_PROP
+            + """)(prop) || [];
+              return key(dash) === key(rows) ? rows : false;
+            }""",
+            arg=["watchlist", "rowData"],
+            polling=50,
             timeout=30_000,
         )
+        rows: list[dict[str, Any]] = handle.json_value()
     trades = events(tmp_path, "ag_grid_watchlist.db", "trades")
     newest = max(r["seq"] for r in rows)  # the grid shows every trade up to here, none after
     first = newest - sum(r["trades"] for r in rows) + 1  # the first trade the page was given

@@ -38,7 +38,7 @@ typecheck: $(VENV)/.test-deps
 
 ## test: lint, type-check and run the whole suite (installs chromium/redis-server if missing)
 test: $(VENV)/.test-deps system-deps lint typecheck
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest
 
 $(VENV)/.bench-deps: pyproject.toml $(VENV)/.test-deps
 	$(BIN)/pip install -q -e '.[test,bench]'

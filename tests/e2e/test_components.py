@@ -14,6 +14,7 @@ import pytest
 
 from livedash.events import Event
 from livedash.stores import open_store
+from livedash.testing.browser import set_hidden
 from tests.e2e.test_examples import run_command, start
 
 pytestmark = pytest.mark.browser
@@ -129,19 +130,6 @@ CHART = (
 )
 
 
-def _set_hidden(page: Any, hidden: bool) -> None:
-    """What the client reads of visibility, overridden (Playwright keeps pages visible)."""
-    page.evaluate(
-        """(hidden) => {
-          Object.defineProperty(document, 'hidden', {configurable: true, get: () => hidden});
-          Object.defineProperty(document, 'visibilityState',
-            {configurable: true, get: () => hidden ? 'hidden' : 'visible'});
-          document.dispatchEvent(new Event('visibilitychange'));
-        }""",
-        hidden,
-    )
-
-
 def test_graph_draws_every_price_once_with_one_extend_in_flight(
     context: Any, tmp_path: Path
 ) -> None:
@@ -149,7 +137,7 @@ def test_graph_draws_every_price_once_with_one_extend_in_flight(
     with example("graph_extend.py", tmp_path, context, RECORD_EXTENDS) as page:
         page.wait_for_function(f"() => {drawn} >= 40", timeout=30_000)
         # Hidden: the prices wait in LiveData; shown: all of them in one extend.
-        _set_hidden(page, True)
+        set_hidden(page, True)
         pending = "window.livedash.widgets.prices.pending.length"
         # An update sent just before hiding may still be drawn: count from 1 s later on.
         page.wait_for_function(f"() => {pending} >= 20", timeout=30_000)
@@ -157,7 +145,7 @@ def test_graph_draws_every_price_once_with_one_extend_in_flight(
         page.wait_for_function(f"() => {pending} >= 40", timeout=30_000)
         assert page.evaluate("window.__extends.sizes.length") == calls, "drew while hidden"
         held = page.evaluate(pending)
-        _set_hidden(page, False)
+        set_hidden(page, False)
         page.wait_for_function(f"() => window.__extends.sizes.length > {calls}", timeout=30_000)
         page.wait_for_function(f"() => {drawn} >= 100", timeout=30_000)
         rec = page.evaluate("window.__extends")

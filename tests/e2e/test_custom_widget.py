@@ -15,6 +15,7 @@ from dash import Dash, html
 
 from livedash import ConfigError, Hub, widget_attrs
 from livedash.testing import LiveServer
+from livedash.testing.browser import set_hidden
 
 pytestmark = pytest.mark.browser
 
@@ -33,18 +34,6 @@ def _spark_app(hub: Hub, points: int) -> Dash:
     )
     hub.init_app(app)
     return app
-
-
-def _set_hidden(page: Any, hidden: bool) -> None:
-    page.evaluate(
-        """(hidden) => {
-          Object.defineProperty(document, 'hidden', {configurable: true, get: () => hidden});
-          Object.defineProperty(document, 'visibilityState',
-            {configurable: true, get: () => hidden ? 'hidden' : 'visible'});
-          document.dispatchEvent(new Event('visibilitychange'));
-        }""",
-        hidden,
-    )
 
 
 def _shows(page: Any, values: list[float]) -> None:
@@ -75,14 +64,14 @@ def test_the_example_widget_starts_from_history_and_takes_every_event(
         hub.publish("s", {"v": v})
     _shows(page, [6, 7, 8, 9, 10])
 
-    _set_hidden(page, True)
+    set_hidden(page, True)
     draws = page.evaluate("window.__draws")
     for v in range(11, 21):
         hub.publish("s", {"v": v})
     page.wait_for_function(f"() => {SPARK}.lastSeq === 20", timeout=30_000)
     assert page.evaluate("window.__draws") == draws, "a hidden tab drew"
     assert page.text_content("#value") == "10.00"
-    _set_hidden(page, False)
+    set_hidden(page, False)
     _shows(page, [16, 17, 18, 19, 20])
     assert page.evaluate("window.__draws") == draws + 1  # the backlog in one draw
     assert page.evaluate("window.livedash.stats.gaps") == 0

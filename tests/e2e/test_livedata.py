@@ -17,6 +17,7 @@ from dash.exceptions import PreventUpdate
 
 from livedash import ConfigError, Hub, LiveData
 from livedash.testing import LiveServer
+from livedash.testing.browser import set_hidden
 from tests.e2e.real_tabs import Tab, real_browser
 
 pytestmark = pytest.mark.browser
@@ -74,19 +75,6 @@ def _ready(widget_id: str) -> str:
     return (
         f"window.livedash?.widgets?.[{widget_id!r}]?.started"
         f" && window.livedash.isReady({widget_id!r})"
-    )
-
-
-def _set_hidden(page: Any, hidden: bool) -> None:
-    """What the client reads of visibility, overridden (Playwright keeps pages visible)."""
-    page.evaluate(
-        """(hidden) => {
-          Object.defineProperty(document, 'hidden', {configurable: true, get: () => hidden});
-          Object.defineProperty(document, 'visibilityState',
-            {configurable: true, get: () => hidden ? 'hidden' : 'visible'});
-          document.dispatchEvent(new Event('visibilitychange'));
-        }""",
-        hidden,
     )
 
 
@@ -174,19 +162,19 @@ def test_past_max_backlog_one_update_resets_with_the_newest_history_events(
     page.wait_for_function(f"() => {_rec('feed', 'seqs')}.length === 10", timeout=30_000)
 
     # Exactly max_backlog events held: delivered whole when shown, no reset.
-    _set_hidden(page, True)
+    set_hidden(page, True)
     last = _publish(hub, "r", last + 1, 100)
     page.wait_for_function(f"() => window.livedash.widgets.feed.lastSeq === {last}")
-    _set_hidden(page, False)
+    set_hidden(page, False)
     page.wait_for_function(f"() => {_rec('feed', 'seqs')}.length === 110", timeout=30_000)
     assert page.evaluate(f"{_rec('feed', 'updates')}.at(-1)")["n"] == 100
 
     # One more than that: the next update says reset and carries the newest 5 events.
-    _set_hidden(page, True)
+    set_hidden(page, True)
     last = _publish(hub, "r", last + 1, 101)
     page.wait_for_function(f"() => window.livedash.widgets.feed.lastSeq === {last}")
     assert page.evaluate("window.livedash.widgets.feed.pending.length") == 5
-    _set_hidden(page, False)
+    set_hidden(page, False)
     page.wait_for_function(f"() => {_rec('feed', 'seqs')}.length === 115", timeout=30_000)
     reset = page.evaluate(f"{_rec('feed', 'updates')}.at(-1)")
     assert reset["reset"] is True and reset["n"] == 5

@@ -15,6 +15,7 @@ from dash import Dash, Input, Output, State, html
 
 from livedash import Hub, LiveGraph
 from livedash.testing import LiveServer
+from livedash.testing.browser import set_hidden
 
 pytestmark = pytest.mark.browser
 
@@ -208,18 +209,6 @@ def test_replay_at_10x_shows_the_original_values_in_order_then_returns_to_live(
     assert page.is_hidden(".ldg-replaybar")
 
 
-def _set_hidden(page: Any, hidden: bool) -> None:
-    page.evaluate(
-        """(hidden) => {
-          Object.defineProperty(document, 'hidden', {configurable: true, get: () => hidden});
-          Object.defineProperty(document, 'visibilityState',
-            {configurable: true, get: () => hidden ? 'hidden' : 'visible'});
-          document.dispatchEvent(new Event('visibilitychange'));
-        }""",
-        hidden,
-    )
-
-
 def test_a_hidden_tab_draws_nothing_and_catches_up_in_one_batch(
     context: Any, hub_factory: Callable[..., Hub], live_server: Callable[[Any], LiveServer]
 ) -> None:
@@ -233,7 +222,7 @@ def test_a_hidden_tab_draws_nothing_and_catches_up_in_one_batch(
     page.wait_for_function(f"() => {Y}.length === 5 && !{W}.inflight", timeout=30_000)
     # Count every Plotly redraw from here on: the rendering work a hidden tab must not do.
     page.evaluate(f"window.__draws = 0; {GD}.on('plotly_afterplot', () => window.__draws++)")
-    _set_hidden(page, True)
+    set_hidden(page, True)
     received = page.evaluate("window.livedash.stats.events")
     extends = page.evaluate("window.livedash.stats.extends")
     for i in range(5, 35):
@@ -244,7 +233,7 @@ def test_a_hidden_tab_draws_nothing_and_catches_up_in_one_batch(
     assert page.evaluate("window.__draws") == 0
     assert page.evaluate("window.livedash.stats.extends") == extends
     assert page.evaluate(f"{Y}.length") == 5
-    _set_hidden(page, False)
+    set_hidden(page, False)
     page.wait_for_function(f"() => {Y}.length === 35", timeout=30_000)
     assert page.evaluate(Y) == list(range(35))
     assert page.evaluate("window.livedash.stats.extends") - extends == 1

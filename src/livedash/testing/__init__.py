@@ -15,7 +15,7 @@ imported by name.
 
 from __future__ import annotations
 
-from livedash.testing.browser import CHROMIUM_FLAGS, chromium_path, launch_chromium
+from livedash.testing.browser import CHROMIUM_FLAGS, chromium_path, launch_chromium, set_hidden
 from livedash.testing.client import Connection, ExactlyOnce, Received, StreamClient
 from livedash.testing.process import ServedProcess, ServeProcess, serving
 from livedash.testing.reader import WireReader, decode_stream
@@ -53,5 +53,6 @@ __all__ = [
     "parse_message",
     "serve_app",
     "serving",
+    "set_hidden",
     "wait_until",
 ]

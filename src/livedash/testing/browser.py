@@ -33,3 +33,20 @@ def launch_chromium(playwright: Any, *extra_flags: str, executable: str | None =
     return playwright.chromium.launch(
         executable_path=executable or chromium_path(), args=[*CHROMIUM_FLAGS, *extra_flags]
     )
+
+
+def set_hidden(page: Any, hidden: bool) -> None:
+    """Make ``page`` (a Playwright page) report itself hidden or visible, as a background
+    tab does, and tell its scripts (``visibilitychange``). Playwright keeps every page
+    visible; this overrides only what scripts read (``document.hidden``,
+    ``visibilityState``), not what the browser does for a truly hidden tab (use CDP's
+    ``Target.activateTarget`` on another tab for that)."""
+    page.evaluate(
+        """(hidden) => {
+          Object.defineProperty(document, 'hidden', {configurable: true, get: () => hidden});
+          Object.defineProperty(document, 'visibilityState',
+            {configurable: true, get: () => hidden ? 'hidden' : 'visible'});
+          document.dispatchEvent(new Event('visibilitychange'));
+        }""",
+        hidden,
+    )

@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from livedash.errors import PublishError, StoreError
@@ -191,6 +191,18 @@ class Source(ABC):
             runner.join(timeout=10)
 
 
+def ticks(seconds: float, stopping: threading.Event) -> Iterator[None]:
+    """Yield at once, then once every ``seconds``, until ``stopping`` is set (checked while
+    waiting, so a stop is prompt). A tick that comes late (a slow step, a suspended process)
+    moves the schedule on instead of bunching the missed ones."""
+    next_tick = time.monotonic()
+    while not stopping.wait(max(0.0, next_tick - time.monotonic())):
+        next_tick += seconds
+        if next_tick < time.monotonic():
+            next_tick = time.monotonic() + seconds
+        yield
+
+
 class Every(Source):
     """Calls ``fn`` every ``seconds`` and publishes what it returns to ``stream``
     (``None`` publishes nothing), in one process of the deployment at a time (lease
@@ -219,11 +231,7 @@ class Every(Source):
     def run(self, emit: Emit, stopping: threading.Event) -> None:
         """Call ``fn`` once per period until stopped; a late tick is skipped, not bunched."""
         failures = self._tick_failures
-        next_tick = time.monotonic()
-        while not stopping.wait(max(0.0, next_tick - time.monotonic())):
-            next_tick += self.seconds
-            if next_tick < time.monotonic():
-                next_tick = time.monotonic() + self.seconds
+        for _ in ticks(self.seconds, stopping):
             # One failed call (or a store down for a while) must not stop the ticks.
             try:
                 data = self.fn()

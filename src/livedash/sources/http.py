@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -19,7 +18,7 @@ from typing import Any
 
 from livedash.errors import ConfigError
 from livedash.events import validate_stream_name
-from livedash.producers import Emit, Source
+from livedash.producers import Emit, Source, ticks
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +79,7 @@ class HTTPPoll(Source):
 
     def run(self, emit: Emit, stopping: threading.Event) -> None:
         """Poll once per period until stopped."""
-        next_tick = time.monotonic()
-        while not stopping.wait(max(0.0, next_tick - time.monotonic())):
-            next_tick += self.seconds
-            if next_tick < time.monotonic():
-                next_tick = time.monotonic() + self.seconds
+        for _ in ticks(self.seconds, stopping):
             try:
                 doc = select_path(self.fetch(), self.select)
             except (OSError, ValueError) as exc:  # URLError and HTTPError are OSErrors

@@ -29,8 +29,15 @@ ASK_HEADER = "x-livedash-ask"
 ALLOW_HEADER = "x-livedash-allow"
 #: Most bytes of an app's refusal passed on to the client (a login page, a JSON error).
 MAX_REFUSAL = 256 * 1024
-#: Request headers not copied into a question: it has no body.
-_BODY_HEADERS = {b"content-length", b"transfer-encoding", b"content-encoding", b"expect"}
+#: Request headers not copied into a question: it has no body, and it carries its own
+#: ask header (whatever a client sent as one is dropped).
+_NOT_ASKED = {
+    b"content-length",
+    b"transfer-encoding",
+    b"content-encoding",
+    b"expect",
+    ASK_HEADER.encode(),
+}
 #: Response headers of a refusal that the native response writes itself.
 _FRAMING_HEADERS = {"content-length", "content-type", "transfer-encoding"}
 
@@ -79,8 +86,7 @@ async def ask(app: ASGIApp, scope: Scope, secret: str) -> Response | None:
     stack, with its middleware and hooks); None when the yes-view answered, else the app's
     own refusal, to be sent to the client as it is. An app that fails counts as a refusal
     (500): a guard that cannot decide must not let the request through."""
-    headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() not in _BODY_HEADERS]
-    headers = [(k, v) for k, v in headers if k.lower() != ASK_HEADER.encode()]
+    headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() not in _NOT_ASKED]
     headers += [(ASK_HEADER.encode(), secret.encode()), (b"content-length", b"0")]
     question = dict(scope, headers=headers)
     answered = asyncio.Event()
@@ -117,8 +123,7 @@ async def ask(app: ASGIApp, scope: Scope, secret: str) -> Response | None:
     finally:
         answered.set()
     named = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response_headers}
-    allow = named.get(ALLOW_HEADER, "")
-    if status == 204 and hmac.compare_digest(allow.encode("latin-1"), secret.encode()):
+    if status == 204 and is_question(named.get(ALLOW_HEADER), secret):  # the view's yes
         return None
     return refusal(status, response_headers, b"".join(chunks))
 
@@ -130,16 +135,13 @@ def refusal(status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> Res
     content_type = "text/plain"
     extra: dict[str, str] = {}
     for raw_name, raw_value in headers:
-        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
-        lower = name.lower()
+        lower, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
         if lower == "content-type":
             content_type = value
-        elif lower == ALLOW_HEADER or lower in _FRAMING_HEADERS:
-            continue
-        elif lower in (k.lower() for k in extra):
-            # Repeated headers (Set-Cookie) must stay separate lines; the route's Response
-            # holds one value per name, so keep the first of each (the session cookie).
+        elif lower == ALLOW_HEADER or lower in _FRAMING_HEADERS or lower in extra:
+            # A repeated header (Set-Cookie) must stay separate lines; the route's Response
+            # holds one value per name, so the first of each is kept (the session cookie).
             continue
         else:
-            extra[name] = value
+            extra[lower] = value
     return Response(status, body, content_type, extra)

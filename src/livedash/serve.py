@@ -198,19 +198,25 @@ def load_app(spec: str, store: str) -> Any:
     options = AppOptions(store=store)
     if spec in APPS or not _is_import_spec(spec):
         return create(spec, options)
+    target = _import_target(spec)
+    app = target if hasattr(target, "server") else target(options)
+    if not hasattr(app, "server"):
+        raise ConfigError(f"{spec!r} gave {type(app).__name__}, not a dash.Dash app")
+    return app
+
+
+def _import_target(spec: str) -> Any:
+    """What ``module:attr`` names (a Dash app or a factory), imported; a
+    :class:`~livedash.ConfigError` of one line when it cannot be."""
     module_name, _, attr = spec.partition(":")
     try:
-        target = getattr(importlib.import_module(module_name), attr)
+        return getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"cannot load app {spec!r}: {exc}") from exc
     except SyntaxError as exc:
         from livedash.apps.userfile import syntax_error_message
 
         raise ConfigError(f"cannot load app {spec!r}: {syntax_error_message(exc)}") from None
-    app = target if hasattr(target, "server") else target(options)
-    if not hasattr(app, "server"):
-        raise ConfigError(f"{spec!r} gave {type(app).__name__}, not a dash.Dash app")
-    return app
 
 
 def _is_import_spec(spec: str) -> bool:
@@ -324,17 +330,10 @@ def probe_app(spec: str) -> NoReturn:
 
     # This process only looks at the module: no producer may run here.
     Hub.start = lambda self: None  # type: ignore[method-assign]
-    module_name, _, attr = spec.partition(":")
     try:
-        target = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        print(f"cannot load app {spec!r}: {exc}", file=sys.stderr, flush=True)
-        os._exit(2)
-    except SyntaxError as exc:
-        from livedash.apps.userfile import syntax_error_message
-
-        print(f"cannot load app {spec!r}: {syntax_error_message(exc)}", file=sys.stderr)
-        sys.stderr.flush()
+        target = _import_target(spec)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr, flush=True)
         os._exit(2)
     if not (hasattr(target, "server") or callable(target)):
         print(

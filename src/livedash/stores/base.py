@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -42,6 +43,41 @@ class Retention:
             raise ValueError(f"max_events must be >= 1 or None, got {self.max_events!r}")
         if self.max_age is not None and self.max_age <= 0:
             raise ValueError(f"max_age must be > 0 seconds or None, got {self.max_age!r}")
+
+
+class Retentions:
+    """Which retention each stream of a store has: the one set for it, else the store's
+    default. Every store keeps one, so that the rules are written once: this, the age
+    cutoff (:meth:`cutoff`) and the count rule (:func:`trim_count`)."""
+
+    __slots__ = ("_set", "default")
+
+    def __init__(self, default: Retention | None = None) -> None:
+        self.default = default or Retention()
+        self._set: dict[str, Retention] = {}
+
+    def set(self, stream: str, retention: Retention) -> None:
+        """Use ``retention`` for ``stream`` from now on."""
+        self._set[stream] = retention
+
+    def of(self, stream: str) -> Retention:
+        """The retention ``stream`` has."""
+        return self._set.get(stream, self.default)
+
+    def cutoff(self, stream: str, now: float | None = None) -> float:
+        """The oldest ``ts`` that ``stream`` keeps at ``now`` (the time now when None);
+        -inf when it has no ``max_age``."""
+        max_age = self.of(stream).max_age
+        if max_age is None:
+            return float("-inf")
+        return (time.time() if now is None else now) - max_age
+
+
+def trim_count(events_len: int, retention: Retention) -> int:
+    """How many of the oldest of ``events_len`` events to drop so that ``max_events`` holds."""
+    if retention.max_events is None:
+        return 0
+    return max(0, events_len - retention.max_events)
 
 
 #: One item for :meth:`Store.append_many`: (stream, data as compact JSON text, ts).
@@ -163,13 +199,6 @@ class Store(Protocol):
     def close(self) -> None:
         """Release connections and files. The store is unusable afterwards."""
         ...
-
-
-def trim_count(events_len: int, retention: Retention) -> int:
-    """How many of the oldest events to drop so that ``max_events`` holds."""
-    if retention.max_events is None:
-        return 0
-    return max(0, events_len - retention.max_events)
 
 
 def seq_window(

@@ -10,15 +10,23 @@ from collections import deque
 from collections.abc import Sequence
 
 from livedash.events import Cursor, Event
-from livedash.stores.base import CHUNK, Columns, Record, Retention, columns_of, seq_window
+from livedash.stores.base import (
+    CHUNK,
+    Columns,
+    Record,
+    Retention,
+    Retentions,
+    columns_of,
+    seq_window,
+    trim_count,
+)
 
 
 class MemoryStore:
     """Keeps events in memory; everything is lost when the process exits."""
 
     def __init__(self, default_retention: Retention | None = None) -> None:
-        self._default = default_retention or Retention()
-        self._retention: dict[str, Retention] = {}
+        self._retentions = Retentions(default_retention)
         self._events: dict[str, deque[Event]] = {}
         self._heads: dict[str, int] = {}
         self._leases: dict[str, tuple[str, float]] = {}
@@ -27,7 +35,7 @@ class MemoryStore:
 
     def set_retention(self, stream: str, retention: Retention) -> None:
         with self._changed:
-            self._retention[stream] = retention
+            self._retentions.set(stream, retention)
             self._trim(stream, time.time())
 
     def append_many(self, records: list[Record]) -> list[Event]:
@@ -49,14 +57,11 @@ class MemoryStore:
         events = self._events.get(stream)
         if not events:
             return
-        retention = self._retention.get(stream, self._default)
-        if retention.max_events is not None:
-            while len(events) > retention.max_events:
-                events.popleft()
-        if retention.max_age is not None:
-            cutoff = now - retention.max_age
-            while events and events[0].ts < cutoff:
-                events.popleft()
+        for _ in range(trim_count(len(events), self._retentions.of(stream))):
+            events.popleft()
+        cutoff = self._retentions.cutoff(stream, now)
+        while events and events[0].ts < cutoff:
+            events.popleft()
 
     def read(self, stream: str, after_seq: int, limit: int = 1000) -> list[Event]:
         with self._changed:

@@ -13,7 +13,16 @@ from typing import Any
 
 from livedash.errors import StoreError
 from livedash.events import Cursor, Event
-from livedash.stores.base import CHUNK, MAX_LABEL_CHARS, Columns, Record, Retention, seq_window
+from livedash.stores.base import (
+    CHUNK,
+    MAX_LABEL_CHARS,
+    Columns,
+    Record,
+    Retention,
+    Retentions,
+    seq_window,
+    trim_count,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS streams (name TEXT PRIMARY KEY, head INTEGER NOT NULL);
@@ -72,8 +81,7 @@ class SQLiteStore:
 
     def __init__(self, path: str, default_retention: Retention | None = None) -> None:
         self.path = path
-        self._default = default_retention or Retention()
-        self._retention: dict[str, Retention] = {}
+        self._retentions = Retentions(default_retention)
         self._local = threading.local()
         #: every live thread's connection, so close() can close them all
         self._all_conns: weakref.WeakSet[_Handle] = weakref.WeakSet()
@@ -169,7 +177,7 @@ class SQLiteStore:
             raise StoreError(f"SQLite write to {self.path!r} failed: {exc}") from exc
 
     def set_retention(self, stream: str, retention: Retention) -> None:
-        self._retention[stream] = retention
+        self._retentions.set(stream, retention)
 
     def append_many(self, records: list[Record]) -> list[Event]:
         out: list[Event] = []
@@ -197,25 +205,22 @@ class SQLiteStore:
         return out
 
     def _trim(self, conn: sqlite3.Connection, stream: str, head: int, now: float) -> None:
-        retention = self._retention.get(stream, self._default)
-        if retention.max_events is not None:
-            conn.execute(
-                "DELETE FROM events WHERE stream = ? AND seq <= ?",
-                (stream, head - retention.max_events),
-            )
-        if retention.max_age is not None and (
+        dropped = trim_count(head, self._retentions.of(stream))  # seqs 1..dropped
+        if dropped:
+            conn.execute("DELETE FROM events WHERE stream = ? AND seq <= ?", (stream, dropped))
+        cutoff = self._retentions.cutoff(stream, now)
+        if cutoff > float("-inf") and (
             now - self._last_age_prune.get(stream, 0.0) >= AGE_PRUNE_INTERVAL
         ):
             self._last_age_prune[stream] = now
-            self._prune_age(conn, stream, now - retention.max_age)
+            self._prune_age(conn, stream, cutoff)
 
     @staticmethod
     def _prune_age(conn: sqlite3.Connection, stream: str, cutoff: float) -> None:
         conn.execute("DELETE FROM events WHERE stream = ? AND ts < ?", (stream, cutoff))
 
     def _cutoff(self, stream: str) -> float:
-        max_age = self._retention.get(stream, self._default).max_age
-        return float("-inf") if max_age is None else time.time() - max_age
+        return self._retentions.cutoff(stream)
 
     def _fetch(self, sql: str, args: Sequence[object]) -> list[Any]:
         """The rows of one read query, on a pooled connection; failures as StoreError."""
@@ -255,8 +260,7 @@ class SQLiteStore:
             if not recent or not recent[0].seq <= after_seq + 1 <= recent[-1].seq:
                 return None
         head = self.head(stream)
-        max_events = self._retention.get(stream, self._default).max_events
-        start = after_seq + 1 if max_events is None else max(after_seq + 1, head - max_events + 1)
+        start = max(after_seq + 1, trim_count(head, self._retentions.of(stream)) + 1)
         cutoff = self._cutoff(stream)
         with self._recent_lock:
             recent = self._recent.get(stream)
@@ -282,7 +286,7 @@ class SQLiteStore:
         continue or overlap what is kept; a jump replaces it."""
         if not events or events[-1].seq - events[0].seq != len(events) - 1:
             return  # empty, or holes (max_age filtered some): not a contiguous run
-        max_events = self._retention.get(stream, self._default).max_events
+        retention = self._retentions.of(stream)
         with self._recent_lock:
             recent = self._recent.get(stream)
             if recent and recent[0].seq <= events[0].seq <= recent[-1].seq + 1:
@@ -298,8 +302,7 @@ class SQLiteStore:
             oldest_ts = recent[-1].ts - RECENT_SECONDS
             while cut < len(recent) and recent[cut].ts < oldest_ts:
                 cut += 1
-            if max_events is not None:
-                cut = max(cut, len(recent) - max_events)
+            cut = max(cut, trim_count(len(recent), retention))
             if cut:
                 del recent[:cut]
 

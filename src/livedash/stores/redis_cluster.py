@@ -1,11 +1,12 @@
 """Redis Cluster store: the Redis store's streams spread over the shards of a cluster.
 
 ``redis+cluster://host:port,host:port[,...]`` names some nodes of the cluster (any of them
-finds the rest). Keys are those of :mod:`livedash.stores.redis` with the stream name as a
-hash tag (``livedash:head:{name}``, ``livedash:stream:{name}``), so the Lua append of one
-stream touches one slot, and streams spread over the shards by name.
+finds the rest). Keys are those of :mod:`livedash.stores.redis_layout` with the stream name
+as a hash tag (``livedash:head:{name}``, ``livedash:stream:{name}``), so the Lua append of
+one stream touches one slot, and streams spread over the shards by name. Reads, retention
+and leases are :class:`~livedash.stores.redis_streams.StreamsStore`'s, as for one Redis.
 
-What differs from one Redis:
+What differs from one Redis (this peer's transport):
 
 - **Appends** go to the master of each stream's slot, group-committed per master. A batch over
   several streams is split by slot: all or none per slot, not across slots. When the master
@@ -48,25 +49,18 @@ from redis.retry import Retry
 
 from livedash.errors import StoreError, StoreUnavailable
 from livedash.events import Cursor, Event
-from livedash.stores.base import Record, Retention
+from livedash.stores.base import Retention
 from livedash.stores.cluster_url import ClusterAddress, parse_cluster_url
-from livedash.stores.redis import (
-    _APPEND_TEMPLATE,
-    _LEASE,
-    COMMAND_TIMEOUT,
-    CONNECT_TIMEOUT,
-    GroupCommit,
-    NotSent,
-    RedisStore,
-)
+from livedash.stores.redis_commit import GroupCommit, NotSent
 from livedash.stores.redis_follow import Follower
+from livedash.stores.redis_layout import Keys
+from livedash.stores.redis_streams import COMMAND_TIMEOUT, CONNECT_TIMEOUT, StreamsStore
 
 __all__ = ["RedisClusterStore", "parse_cluster_url"]
 
 log = logging.getLogger("livedash")
 _T = TypeVar("_T")
 
-_APPEND_NOTIFY = _APPEND_TEMPLATE.replace("--NOTIFY--", "redis.call('PUBLISH', key, seq)")
 #: Replies that mean the command did not run: retry it once the cluster has settled.
 _NOT_RUN = (
     MovedError,
@@ -94,8 +88,10 @@ class _ReplicatedCommit(GroupCommit):
     """A group commit to one master that ends each round with ``WAIT 1`` while the master
     has a replica, and fails the round's appends when no replica confirms them in time."""
 
-    def __init__(self, connect: Callable[[], Any], node: str, replica_timeout: float) -> None:
-        super().__init__(connect, _APPEND_NOTIFY)
+    def __init__(
+        self, pool: redis.ConnectionPool, script: str, node: str, replica_timeout: float
+    ) -> None:
+        super().__init__(pool, script)
         self.node = node
         self.replica_timeout = replica_timeout
         self.replicas = 0
@@ -132,13 +128,16 @@ class _ReplicatedCommit(GroupCommit):
         ]
 
 
-class RedisClusterStore(RedisStore):
+class RedisClusterStore(StreamsStore):
     """Events in Redis Streams spread over a Redis Cluster
     (``redis+cluster://host:port,host:port[,...]``; see the module docstring).
 
     ``retry_for`` bounds how long an operation retries during a failover (the cluster's
     ``cluster-node-timeout`` plus an election: a few seconds at 1 s, ~20 s at the default
     15 s); ``replica_timeout`` how long an append waits for a replica to confirm it."""
+
+    # Each append tells the followers of its streams (see the module docstring).
+    each_stream = "redis.call('PUBLISH', key, seq)"
 
     def __init__(
         self,
@@ -148,26 +147,21 @@ class RedisClusterStore(RedisStore):
         prefix: str = "livedash:",
     ) -> None:
         self.address: ClusterAddress = parse_cluster_url(url)
-        self._init_state(url, default_retention, prefix)
-        self._where = "Redis Cluster " + ",".join(f"{h}:{p}" for h, p in self.address.nodes)
+        where = "Redis Cluster " + ",".join(f"{h}:{p}" for h, p in self.address.nodes)
+        # Hash tags: a stream's head and its entries hash to one slot, so the append script
+        # touches one shard.
+        keys = Keys(prefix, hash_tags=True)
+        super().__init__(url, default_retention, keys=keys, where=where)
         self.retry_for = self.address.retry_for
         self.replica_timeout = self.address.replica_timeout
         self._cluster: RedisCluster | None = None
         self._init_lock = threading.Lock()
         self._committers: dict[str, _ReplicatedCommit] = {}
-        self._wake_channel = f"{prefix}wake:{id(self):x}:{time.time_ns():x}"
+        self._wake_channel = self.keys.wake(f"{id(self):x}:{time.time_ns():x}")
         self._followers: list[Follower] = []
         self._follower_of: dict[int, Follower] = {}
 
-    def _append_source(self) -> str:
-        return _APPEND_NOTIFY
-
-    # -- keys and connections -----------------------------------------------------------
-    def _tag(self, stream: str) -> str:
-        # A hash tag: a stream's head and its entries hash to one slot, so the append
-        # script touches one shard.
-        return f"{{{stream}}}"
-
+    # -- connections --------------------------------------------------------------------
     def node_options(self) -> dict[str, Any]:
         """redis-py options for a connection to one node (credentials, timeouts)."""
         return {
@@ -201,7 +195,6 @@ class RedisClusterStore(RedisStore):
                         "and that `redis-cli -h HOST -p PORT cluster info` says "
                         "cluster_state:ok"
                     ) from exc
-                self._lease_script = self._cluster.register_script(_LEASE)
             return self._cluster
 
     def _follow_nodes(self) -> list[tuple[str, int]]:
@@ -245,33 +238,20 @@ class RedisClusterStore(RedisStore):
         return self._retry(action, op, _TRANSIENT)
 
     # -- appends ------------------------------------------------------------------------
-    def append_many(self, records: list[Record]) -> list[Event]:
-        if not records:
-            return []
-        by_slot: dict[int, list[int]] = {}
-        for i, (stream, _, _) in enumerate(records):
-            by_slot.setdefault(key_slot(self._head_key(stream).encode()), []).append(i)
-        seqs = [0] * len(records)
-        for slot, indices in by_slot.items():
-            command = self._append_command([records[i] for i in indices])
-            got = self._retry(
-                f"append {len(indices)} event(s)", self._committing(slot, command), _NOT_RUN
-            )
-            for i, seq in zip(indices, got, strict=True):
-                seqs[i] = seq
-        return self._appended(records, seqs)
+    def _shard(self, stream: str) -> int:
+        return key_slot(self.keys.head(stream).encode())
 
-    def _committing(self, slot: int, command: bytes) -> Callable[[RedisCluster], list[int]]:
-        return lambda client: self._commit_to(client, slot, command)
+    def _commit(self, shard: int, command: bytes, action: str) -> list[int]:
+        return self._retry(action, lambda client: self._commit_to(client, shard, command), _NOT_RUN)
 
     def _commit_to(self, client: RedisCluster, slot: int, command: bytes) -> list[int]:
         node = client.nodes_manager.get_node_from_slot(slot)
         with self._lock:
             committer = self._committers.get(node.name)
             if committer is None:
-                pool = node.redis_connection.connection_pool
                 committer = self._committers[node.name] = _ReplicatedCommit(
-                    lambda: pool.connection_class(**pool.connection_kwargs),
+                    node.redis_connection.connection_pool,
+                    self._append_script,
                     node.name,
                     self.replica_timeout,
                 )
@@ -285,7 +265,7 @@ class RedisClusterStore(RedisStore):
             follower = self._follower_of.get(key)
             if follower is None:
                 follower = self._follower_of[key] = Follower(
-                    self._follow_nodes, self.node_options(), self._stream_key, self._wake_channel
+                    self._follow_nodes, self.node_options(), self.keys.stream, self._wake_channel
                 )
                 self._followers.append(follower)
             return follower
@@ -319,33 +299,27 @@ class RedisClusterStore(RedisStore):
         def op(client: RedisCluster) -> list[Any]:
             pipe = client.pipeline()  # type: ignore[no-untyped-call, unused-ignore]
             for stream in due:
-                pipe.xrange(self._stream_key(stream), f"{cursor[stream] + 1}-0", "+", limit)
+                pipe.xrange(self.keys.stream(stream), f"{cursor[stream] + 1}-0", "+", limit)
             return cast(list[Any], pipe.execute())
 
         replies = self._run("wait for new events", op)
         events: list[Event] = []
         for stream, entries in zip(due, replies, strict=True):
-            got = self._events(stream, entries, self._cutoff(stream))
+            got = self._events(stream, entries, self._retentions.cutoff(stream))
             if entries and not got:  # every entry outlived max_age: page past them
                 got = self.read(stream, cursor[stream], limit)
             events += got
             follower.read_up_to(stream, entries, cursor[stream], limit)
         return events
 
-    def interrupt(self) -> None:
-        """Wake blocked :meth:`wait` calls: a sticky flag, and a message on this store's
-        wake channel, which every follower of this store listens to."""
+    def _wake(self) -> None:
+        # A message on this store's wake channel, which every follower of this store hears.
         with self._lock:
-            self._interrupted = True
             followers = list(self._followers)
-        if self._closed:
-            return
         for follower in followers:
             follower.wake()
 
-    def close(self) -> None:
-        self.interrupt()
-        self._closed = True
+    def _disconnect(self) -> None:
         with self._lock:
             committers, self._committers = list(self._committers.values()), {}
             followers, self._followers = self._followers, []

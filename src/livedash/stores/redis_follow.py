@@ -22,15 +22,12 @@ from redis.retry import Retry
 
 from livedash.errors import StoreUnavailable
 from livedash.events import Cursor
+from livedash.stores.redis_layout import entry_seq
 
 #: Seconds between two rereads of every followed stream (covers notices lost in transit).
 RESCAN = 5.0
 #: Longest single block on the pub/sub socket.
 MAX_LISTEN = 15.0
-
-
-def _seq(entry_id: str) -> int:
-    return int(entry_id.partition("-")[0])
 
 
 class Follower:
@@ -161,7 +158,7 @@ class Follower:
         if len(entries) >= limit:
             self._heads.pop(stream, None)
         else:
-            self._heads[stream] = _seq(entries[-1][0]) if entries else after
+            self._heads[stream] = entry_seq(entries[-1][0]) if entries else after
 
     def _drain(self, timeout: float) -> None:
         message = self._pubsub.get_message(timeout=timeout)

@@ -3,7 +3,13 @@ from __future__ import annotations
 import pytest
 
 from livedash import PublishError
-from livedash.events import encode_data, format_cursor, parse_cursor, validate_stream_name
+from livedash.events import (
+    Event,
+    encode_data,
+    format_cursor,
+    parse_cursor,
+    validate_stream_name,
+)
 
 
 @pytest.mark.parametrize("name", ["a", "clock", "cpu.total", "ticker-AAPL", "x_1", "9lives"])
@@ -37,3 +43,19 @@ def test_cursor_round_trip_and_errors() -> None:
     for bad in ["a", "a:", "a:-1", ":3", "a:3,,b:2", "a b:1"]:
         with pytest.raises(ValueError, match="bad cursor part"):
             parse_cursor(bad)
+
+
+def test_stored_event_keeps_its_text_and_decodes_on_first_read() -> None:
+    text = encode_data({"é": [1, {"deep": None}], "v": 2.5})
+    stored = Event.stored("s", 3, 10.0, text)
+    # The stored text is the data's wire form: relayed as it is, never encoded again.
+    assert stored.data_json is text
+    assert stored.data == {"é": [1, {"deep": None}], "v": 2.5}
+    assert stored.data is stored.data  # decoded once
+    built = Event("s", 3, 10.0, {"é": [1, {"deep": None}], "v": 2.5})
+    assert built.data_json == text
+    assert stored == built and hash(stored) == hash(built)
+    assert stored != Event("s", 3, 10.0, {"v": 3})
+    assert repr(stored) == repr(built)
+    with pytest.raises(AttributeError, match="immutable"):
+        stored.seq = 4  # type: ignore[misc]

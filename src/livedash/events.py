@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from livedash.errors import PublishError
@@ -26,17 +25,90 @@ JSONObject = dict[str, Any]
 Cursor = dict[str, int]
 
 
-@dataclass(frozen=True, slots=True)
 class Event:
-    """One stored event. ``seq`` is assigned by the store and strictly increases per stream."""
+    """One stored event. ``seq`` is assigned by the store and strictly increases per stream.
+
+    Immutable. An event read from a store (:meth:`stored`) keeps its data as the JSON text
+    the store holds and decodes it only when :attr:`data` is first read: a catch-up or a
+    fan-out that only relays events sends that text as it is. Decoding is what reading
+    history cost most (100,000 events of a 61-level nested object: 8.4 CPU-s to decode,
+    2.3 more to encode again, against 0.2 for the gzip of all of it)."""
+
+    __slots__ = ("_data", "_text", "seq", "stream", "ts", "wire_json")
 
     stream: str
     seq: int
     ts: float
-    data: JSONObject
+    _data: JSONObject | None
+    _text: str | None
     #: this event's wire JSON, built once by :func:`livedash.transport.wire.fragment` and
     #: reused for every connection it is sent to
-    wire_json: str | None = field(default=None, init=False, compare=False, repr=False)
+    wire_json: str | None
+
+    def __init__(self, stream: str, seq: int, ts: float, data: JSONObject) -> None:
+        init = object.__setattr__
+        init(self, "stream", stream)
+        init(self, "seq", seq)
+        init(self, "ts", ts)
+        init(self, "_data", data)
+        init(self, "_text", None)
+        init(self, "wire_json", None)
+
+    @classmethod
+    def stored(cls, stream: str, seq: int, ts: float, text: str) -> Event:
+        """The event whose data a store holds as ``text``: compact JSON as
+        :func:`encode_data` wrote it, so it is also the data's wire form."""
+        event = cls.__new__(cls)
+        init = object.__setattr__
+        init(event, "stream", stream)
+        init(event, "seq", seq)
+        init(event, "ts", ts)
+        init(event, "_data", None)
+        init(event, "_text", text)
+        init(event, "wire_json", None)
+        return event
+
+    @property
+    def data(self) -> JSONObject:
+        """The event's payload (decoded from the stored text on first use)."""
+        data = self._data
+        if data is None:
+            data = json.loads(self._text or "null")  # one of the two is always set
+            object.__setattr__(self, "_data", data)
+        return data
+
+    @property
+    def data_json(self) -> str:
+        """The payload as compact JSON text (the stored text when there is one)."""
+        text = self._text
+        if text is None:
+            text = json.dumps(self._data, separators=(",", ":"), ensure_ascii=False)
+            object.__setattr__(self, "_text", text)
+        return text
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Event is immutable: cannot assign to {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Event is immutable: cannot delete {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Event):
+            return NotImplemented
+        return (self.stream, self.seq, self.ts, self.data) == (
+            other.stream,
+            other.seq,
+            other.ts,
+            other.data,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.stream, self.seq, self.ts))
+
+    def __repr__(self) -> str:
+        return (
+            f"Event(stream={self.stream!r}, seq={self.seq!r}, ts={self.ts!r}, data={self.data!r})"
+        )
 
     def to_json(self) -> JSONObject:
         """The wire form used by every transport."""

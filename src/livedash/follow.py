@@ -20,7 +20,6 @@ iterator) and on an event loop (ASGI, an async iterator).
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -307,7 +306,11 @@ class Follower:
             first = False
             self.cursor[stream] = page[-1].seq
             stats.delivered(page)
-            yield Events(page)
+            # Handed over without a reference left here: while a reader takes the page (or
+            # does not read at all) its connection holds it once, encoded, not also here.
+            held = [page]
+            del page
+            yield Events(held.pop())
 
     def _read_page(self, stream: str, after: int) -> list[Event]:
         limit = min(self._limit.get(stream, FIRST_PAGE), self.page_events)
@@ -390,10 +393,8 @@ def read_once(
 
 
 def _size(event: Event) -> int:
-    """The bytes of ``event``'s data as compact JSON (its wire form, once built)."""
-    if event.wire_json is not None:
-        return len(event.wire_json)
-    return len(json.dumps(event.data, separators=(",", ":"), ensure_ascii=False))
+    """The bytes of ``event``'s data as compact JSON (characters: what a page is sized by)."""
+    return len(event.data_json)
 
 
 class Follow:

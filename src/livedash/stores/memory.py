@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import threading
 import time
 from collections import deque
@@ -44,7 +43,7 @@ class MemoryStore:
             for stream, data_json, ts in records:
                 seq = self._heads.get(stream, 0) + 1
                 self._heads[stream] = seq
-                event = Event(stream, seq, ts, json.loads(data_json))
+                event = Event.stored(stream, seq, ts, data_json)
                 self._events.setdefault(stream, deque()).append(event)
                 out.append(event)
             now = time.time()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
@@ -190,7 +189,7 @@ class SQLiteStore:
                     (stream,),
                 ).fetchone()
                 conn.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (stream, seq, ts, data_json))
-                out.append(Event(stream, seq, ts, json.loads(data_json)))
+                out.append(Event.stored(stream, seq, ts, data_json))
             heads: dict[str, int] = {}
             for event in out:
                 heads[event.stream] = event.seq
@@ -231,7 +230,7 @@ class SQLiteStore:
             raise StoreError(f"SQLite read from {self.path!r} failed: {exc}") from exc
 
     def _rows(self, sql: str, args: tuple[object, ...]) -> list[Event]:
-        return [Event(s, q, t, json.loads(d)) for s, q, t, d in self._fetch(sql, args)]
+        return [Event.stored(s, q, t, d) for s, q, t, d in self._fetch(sql, args)]
 
     def read(self, stream: str, after_seq: int, limit: int = 1000) -> list[Event]:
         if limit <= 0:
@@ -372,7 +371,7 @@ class SQLiteStore:
                 ).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite read from {self.path!r} failed: {exc}") from exc
-        return [Event(s, q, t, json.loads(d)) for s, q, t, d in rows]
+        return [Event.stored(s, q, t, d) for s, q, t, d in rows]
 
     def read_columns(
         self,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -20,6 +19,7 @@ from livedash.hub import Hub, WakeBatch
 from livedash.transport import Mount, TransportConfig, add_client, record_mount
 from livedash.transport.asgi_types import ASGIApp, Receive, Scope, Send
 from livedash.transport.driver import Ticker, drive, respond
+from livedash.transport.fairpool import FairPool
 from livedash.transport.guard import ASK_HEADER, ask, is_question, secret_of, yes_headers
 from livedash.transport.routes import METRICS_PATH, Request, Routes, header_map
 
@@ -61,7 +61,7 @@ class LivedashASGI:
         self.config = config
         # One of each per event loop that serves this app (uvicorn runs one per worker).
         self._loops: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, tuple[WakeBatch, Ticker, ThreadPoolExecutor]
+            asyncio.AbstractEventLoop, tuple[WakeBatch, Ticker, FairPool]
         ] = weakref.WeakKeyDictionary()
         # The ticker's period: the heartbeat and the stall cut land within half their length.
         self._period = min(1.0, config.heartbeat / 2, (config.stall_timeout or 2.0) / 2)
@@ -90,8 +90,9 @@ class LivedashASGI:
                 Ticker(loop, self._period),
                 # Event streams' history and backlog pages: a few threads of their own, so
                 # that hundreds of streams catching up at once leave the default pool (pages,
-                # subscribing, publishing) free. A reader that does not read holds none.
-                ThreadPoolExecutor(CATCH_UP_THREADS, thread_name_prefix="livedash-catch-up"),
+                # subscribing, publishing) free. A reader that does not read holds none; the
+                # least-served stream goes first, so a new one is not queued behind backlogs.
+                FairPool(CATCH_UP_THREADS, "livedash-catch-up"),
             )
         await drive(
             self.routes.handle(request),

@@ -13,11 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor
 from typing import Any
 
 from livedash.hub import Subscription, WakeBatch
 from livedash.transport.asgi_types import Receive, Send
+from livedash.transport.fairpool import FairPool
 from livedash.transport.steps import (
     Blocking,
     Handler,
@@ -43,7 +43,7 @@ async def drive(
     receive: Receive,
     send: Send,
     stall_timeout: float | None,
-    catch_up: Executor | None = None,
+    catch_up: FairPool | None = None,
 ) -> None:
     """Run ``handler`` on the event loop and send its response.
 
@@ -135,13 +135,15 @@ class _Driver:
     otherwise; and owns the subscription wake-ups its waits need."""
 
     def __init__(
-        self, handler: Handler, batch: WakeBatch, catch_up: Executor | None = None
+        self, handler: Handler, batch: WakeBatch, catch_up: FairPool | None = None
     ) -> None:
         self.handler = handler
         self.batch = batch
-        # Where catch-up reads run (None: the loop's default pool, as other blocking steps).
+        # Where catch-up reads run (None: the loop's default pool, as other blocking steps),
+        # ranked by the catch-up steps this handler has had.
         self.catch_up = catch_up
-        self.pool: Executor | None = None
+        self.catching_up = False
+        self.pages = 0
         self.loop = asyncio.get_running_loop()
         # The current wait, resolved by wake(). A bare future rather than an asyncio.Event:
         # Event.wait asks for the running loop each time (a getpid() system call in CPython
@@ -194,7 +196,13 @@ class _Driver:
         """The handler's next step; its response when it returns (None after a stream)."""
         while True:
             if self.offload:
-                self.in_thread = self.loop.run_in_executor(self.pool, _advance, self.handler, sent)
+                if self.catching_up and self.catch_up is not None:
+                    self.in_thread = asyncio.wrap_future(
+                        self.catch_up.submit(self.pages, _advance, self.handler, sent)
+                    )
+                    self.pages += 1
+                else:
+                    self.in_thread = self.loop.run_in_executor(None, _advance, self.handler, sent)
                 # shield: if this task is cancelled the thread still owns the generator, and
                 # closing it must wait for that step to finish (see close).
                 step = await asyncio.shield(self.in_thread)
@@ -204,7 +212,7 @@ class _Driver:
             sent = None
             if isinstance(step, Blocking):
                 self.offload = True
-                self.pool = self.catch_up if step.catch_up else None
+                self.catching_up = step.catch_up
                 continue
             if isinstance(step, Wait | Sleep | ReadBody | StreamStart):
                 self.offload = False
@@ -289,6 +297,7 @@ async def _stream(
                         "body": encode(step),
                         "more_body": True,
                     }
+                    del step  # the text is not kept while a slow client takes its bytes
                     driver.sending_since = driver.loop.time()
                     try:
                         await send(message)

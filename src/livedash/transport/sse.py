@@ -56,7 +56,11 @@ class EventStream:
         cursor = self.follower.cursor
         for item in self.follower.steps():
             if isinstance(item, Events):
-                yield self.wire.batch(item.events, cursor)
+                # Nothing kept here while the client takes the text: neither the events nor
+                # the text (a reader that does not read holds one page, encoded, once).
+                held = [item]
+                del item
+                yield self.wire.batch(held.pop().events, cursor)
             elif isinstance(item, Idle):
                 yield ":\n\n"
             elif isinstance(item, Status):

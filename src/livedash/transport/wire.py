@@ -44,20 +44,20 @@ def dumps(obj: object) -> str:
 
 
 def fragment(event: Event) -> str:
-    """``event`` in its wire form as JSON text, encoded once however many connections it is
-    sent to (the fan-out hands every subscriber the same :class:`Event`)."""
+    """``event`` in its wire form as JSON text, built once however many connections it is
+    sent to (the fan-out hands every subscriber the same :class:`Event`), around the data's
+    text as the store holds it (never decoded and encoded again)."""
     text = event.wire_json
     if text is None:
-        text = dumps([event.stream, event.seq, round(event.ts, 3), event.data])
+        text = f"[{dumps(event.stream)},{event.seq},{dumps(round(event.ts, 3))},{event.data_json}]"
         object.__setattr__(event, "wire_json", text)  # a cache, not a change of the event
     return text
 
 
 def data_text(event: Event) -> str:
-    """``event.data`` as JSON text, cut from its cached :func:`fragment` (so the data is
-    encoded once for every connection, in either format). The fragment's first three
-    fields hold no comma: a stream name, an integer and a float's repr."""
-    return fragment(event).split(",", 3)[3][:-1]
+    """``event.data`` as JSON text, as stored: the same text for every connection, in
+    either format."""
+    return event.data_json
 
 
 def millis(ts: float) -> int:

@@ -1,10 +1,11 @@
 """Redis store: one Redis Stream per livedash stream, shared by every worker on every host.
 
-The streams, reads, retention and leases are :class:`~livedash.stores.redis_streams.
-StreamsStore`'s (keys as :mod:`livedash.stores.redis_layout` says); this peer talks to one
-Redis: every append goes through one group commit, and :meth:`RedisStore.wait` blocks in one
-XREAD on every followed stream plus a tiny private stream per store object
-(``{prefix}wake:{id}``), which :meth:`~RedisStore.interrupt` adds to.
+Streams, reads, retention and leases are those of
+:class:`~livedash.stores.redis_streams.StreamsStore` (keys as
+:mod:`livedash.stores.redis_layout` says); this peer talks to one Redis: every append goes
+through one group commit, and :meth:`RedisStore.wait` blocks in one XREAD on every followed
+stream plus a tiny private stream per store object (``{prefix}wake:{id}``), which
+:meth:`~RedisStore.interrupt` adds to.
 """
 
 from __future__ import annotations

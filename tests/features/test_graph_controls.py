@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,7 @@ from dash import Dash, Input, Output, State, html
 from livedash import Hub, LiveGraph
 from livedash.testing import LiveServer
 from livedash.testing.browser import set_hidden
+from livedash.transport import range as range_module
 
 pytestmark = pytest.mark.browser
 
@@ -96,6 +98,50 @@ def test_window_selector_shows_the_right_span_and_keeps_streaming(
     page.click("button[data-span='points']")
     _wait_loaded(page, "null")
     page.wait_for_function(f"() => {Y}.length === 50 && {Y}[49] === 1234.5", timeout=30_000)
+
+
+def test_a_window_answered_429_while_heavy_reads_are_full_loads_once_they_free(
+    context: Any, hub_factory: Callable[..., Hub], live_server: Callable[[Any], LiveServer]
+) -> None:
+    hub = hub_factory()
+    newest = _seed(hub, "busy", 120)
+    server = live_server(_app(hub, LiveGraph("busy", y="v", window=20, id="g")))
+    page = context.new_page()
+    page.goto(server.url)
+    page.wait_for_function(f"() => {Y}.length === 20", timeout=30_000)
+    # Take every heavy-read slot of this process (the server runs in it) with reads that
+    # wait for the gate: the window's read is then refused 429 by the real route.
+    reads = range_module.READS
+    gate = threading.Event()
+    statuses: list[int] = []
+    page.on(
+        "response",
+        lambda r: statuses.append(r.status) if "/livedash/range" in r.url else None,
+    )
+
+    def blocked() -> bytes:
+        gate.wait(60)
+        return b""
+
+    held = []
+    try:
+        while not reads.full():
+            job = reads.submit(blocked)
+            assert job is not None
+            held.append(job)
+        with page.expect_response(
+            lambda r: "/livedash/range" in r.url and r.status == 429, timeout=30_000
+        ) as refused:
+            page.click("button[data-span='60']")
+        assert refused.value.headers["retry-after"] == "1"
+    finally:
+        gate.set()
+    # The client asks again after Retry-After and the window loads.
+    _wait_loaded(page, "60")
+    since = page.evaluate(f"{W}.lastLoad.since")
+    shown = sum(1 for i in range(120) if newest - 119 + i >= since)
+    assert page.evaluate(f"{W}.lastLoad.count") == shown > 0
+    assert statuses[0] == 429 and statuses[-1] == 200
 
 
 def test_a_day_at_one_event_per_second_is_downsampled_and_keeps_its_spike(

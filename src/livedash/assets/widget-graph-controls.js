@@ -30,8 +30,17 @@
     if (text !== undefined) node.textContent = text;
     return node;
   }
-  function fetchJson(url) {
+  // A busy server answers a window read 429 (heavy reads full) or 503 with Retry-After: ask
+  // again then, a few times, instead of leaving the chosen window unloaded.
+  var BUSY_RETRIES = 8;
+  function fetchJson(url, tries) {
+    tries = tries || 0;
     return fetch(url, {cache: 'no-store'}).then(function (r) {
+      if ((r.status === 429 || r.status === 503) && tries < BUSY_RETRIES) {
+        var wait = Math.min(10, Math.max(0.2, parseFloat(r.headers.get('Retry-After')) || 1));
+        return new Promise(function (ok) { setTimeout(ok, wait * 1000); })
+          .then(function () { return fetchJson(url, tries + 1); });
+      }
       return r.json().then(function (body) {
         if (!r.ok) throw new Error(body.error || 'HTTP ' + r.status);
         return body;

@@ -37,8 +37,15 @@ typecheck: $(VENV)/.test-deps
 	$(BIN)/mypy
 
 ## test: lint, type-check and run the whole suite (installs chromium/redis-server if missing)
+## Most tests wait on servers, timers and browsers rather than compute, so they run on
+## TEST_WORKERS processes (more than the cores); the `heavy` ones need the cores to themselves
+## and run after, one at a time. Both parts always run; either failing fails `make test`.
+TEST_WORKERS ?= 4
 test: $(VENV)/.test-deps system-deps lint typecheck
-	$(BIN)/pytest
+	@status=0; \
+	$(BIN)/pytest -n $(TEST_WORKERS) -m "not heavy" || status=$$?; \
+	$(BIN)/pytest -p no:xdist -m heavy || status=$$?; \
+	exit $$status
 
 $(VENV)/.bench-deps: pyproject.toml $(VENV)/.test-deps
 	$(BIN)/pip install -q -e '.[test,bench]'

@@ -190,6 +190,7 @@ APPLIED = (
 HIDDEN_S = 10
 
 
+@pytest.mark.heavy
 def test_every_tick_reaches_the_watchlist_at_60_ticks_per_second_across_a_hidden_tab(
     hub_factory: Callable[..., Hub], live_server: Callable[[Any], LiveServer]
 ) -> None:

@@ -12,7 +12,7 @@ from dash import Dash, html
 from livedash import Hub, LiveGraph
 from livedash.testing import LiveServer
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.heavy]
 
 POINTS = 60
 Y_OF = "() => document.querySelector('#g .js-plotly-plot')?.data?.[0]?.y || []"

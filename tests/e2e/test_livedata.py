@@ -84,6 +84,7 @@ HIDE_AFTER = 1500  # events the visible tab has seen when it is hidden
 HIDDEN_FOR = 2500  # events the hidden tab receives before it is shown again
 
 
+@pytest.mark.heavy
 def test_a_clientside_count_at_1000_events_per_second_sees_each_event_once_in_order(
     hub_factory: Callable[..., Hub], live_server: Callable[[Any], LiveServer]
 ) -> None:

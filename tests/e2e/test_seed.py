@@ -71,6 +71,7 @@ def test_seed_page_shows_heading_and_live_text(
         assert len(updates) >= 2
 
 
+@pytest.mark.heavy
 def test_ten_tabs_in_one_browser_all_stay_live(
     context: Any, hub_factory: Callable[..., Hub], live_server: Callable[[Any], LiveServer]
 ) -> None:

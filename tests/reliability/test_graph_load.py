@@ -20,7 +20,7 @@ from dash import Dash, html
 from livedash import Hub, LiveGraph
 from livedash.testing import LiveServer
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.heavy]
 
 STREAM = "load"
 EVENTS = 2400  # ~20 s at the feed's rate

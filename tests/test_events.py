@@ -58,4 +58,4 @@ def test_stored_event_keeps_its_text_and_decodes_on_first_read() -> None:
     assert stored != Event("s", 3, 10.0, {"v": 3})
     assert repr(stored) == repr(built)
     with pytest.raises(AttributeError, match="immutable"):
-        stored.seq = 4  # type: ignore[misc]
+        stored.seq = 4

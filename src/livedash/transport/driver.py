@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from livedash.hub import Subscription, WakeBatch
@@ -162,6 +163,13 @@ class _Driver:
         self.stall_timeout: float | None = None
         self.task: asyncio.Task[Any] | None = None
         self.stalled = False
+        # Inline delivery (see on_ready): while the stream's task waits out a heartbeat, the
+        # chunks the subscription's events make are sent from the wake-up itself, through
+        # the stream's send and encoder; what cannot finish there is handed to the task.
+        self.parked = False
+        self.send: Send | None = None
+        self.encode: Callable[[str], bytes] | None = None
+        self.handover: _Handover | None = None
 
     def tick(self, now: float) -> None:
         """Called by the loop's :class:`Ticker`: end a wait past its deadline, cut a send
@@ -179,11 +187,53 @@ class _Driver:
             self.task.cancel()
 
     def wake(self) -> None:
-        """End the current wait, if there is one (on the loop: a subscription's waker through
-        the batch, the ticker, the watcher when the client goes)."""
+        """End the current wait, if there is one (on the loop: the ticker, the watcher when
+        the client goes, or :meth:`on_ready` when it cannot deliver by itself)."""
+        self.parked = False
         waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+    def on_ready(self) -> None:
+        """The subscription has something (called on the loop, by the batch, once per burst).
+
+        When the stream's task is parked in its heartbeat wait, the handler is advanced and
+        its chunks sent right here, on the batch's one call: no task step and no future per
+        stream per event (at 2,000 streams, resolving a future and resuming the task was
+        over a quarter of the loop's time per delivery). Anything else (a send the server
+        must wait to drain, a catch-up, the end) is handed to the task, which is woken."""
+        if not self.parked or self.gone or self.handover is not None:
+            self.wake()
+            return
+        self.handover = self._deliver()
+        if self.handover is not None:
+            self.wake()
+
+    def _deliver(self) -> _Handover | None:
+        """Advance the handler and send its chunks until it waits again (None) or something
+        must be left to the task (returned)."""
+        assert self.send is not None and self.encode is not None
+        try:
+            while True:
+                step = _advance(self.handler, None)
+                if isinstance(step, str):
+                    body = self.encode(step)
+                    del step
+                    sending = self.send(
+                        {"type": "http.response.body", "body": body, "more_body": True}
+                    ).__await__()
+                    try:
+                        blocker = sending.send(None)
+                    except StopIteration:
+                        continue  # written: a send suspends only while the buffer drains
+                    return _Handover(sending=sending, blocker=blocker)
+                if isinstance(step, Wait) and step.sub is self.waking:
+                    # Caught up: wait again, the heartbeat counted from now.
+                    self.wait_until = self.loop.time() + step.timeout
+                    return None
+                return _Handover(step=step)
+        except BaseException as exc:  # raised in the task, as if it had advanced the handler
+            return _Handover(error=exc)
 
     async def _woken(self) -> None:
         self.waiter = waiter = self.loop.create_future()
@@ -228,8 +278,8 @@ class _Driver:
                 if self.waking is not None:
                     self.waking.set_waker(None)
                 self.waking = step.sub
-                # wake runs on the loop, called by the batch: one wake-up per burst.
-                step.sub.set_waker(self.wake, self.batch)
+                # on_ready runs on the loop, called by the batch: one wake-up per burst.
+                step.sub.set_waker(self.on_ready, self.batch)
             if step.sub.ready or self.gone:
                 return
             if ticked:
@@ -276,6 +326,7 @@ async def _stream(
     reading for ``stall_timeout`` seconds: ``ticker`` cuts it)."""
     driver.task = asyncio.current_task()
     driver.stall_timeout = stall_timeout
+    driver.send, driver.encode = send, encode
     ticker.add(driver)
 
     async def watch() -> None:
@@ -288,7 +339,24 @@ async def _stream(
     try:
         try:
             while not driver.gone:
-                step = await driver.next(None)
+                handover, driver.handover = driver.handover, None
+                if handover is None:
+                    step = await driver.next(None)
+                elif handover.sending is not None:
+                    driver.sending_since = driver.loop.time()
+                    try:
+                        await _finish(handover.sending, handover.blocker)
+                    except OSError:
+                        return  # the client is gone (see below)
+                    finally:
+                        driver.sending_since = None
+                    continue
+                elif handover.error is not None:
+                    if isinstance(handover.error, OSError):
+                        return
+                    raise handover.error
+                else:
+                    step = handover.step
                 if step is None or isinstance(step, Response):
                     break
                 if isinstance(step, str):
@@ -308,7 +376,11 @@ async def _stream(
                     finally:
                         driver.sending_since = None
                 elif isinstance(step, Wait):
-                    await driver.wait(step, ticked=True)
+                    driver.parked = True
+                    try:
+                        await driver.wait(step, ticked=True)
+                    finally:
+                        driver.parked = False
                 else:
                     await driver.wait(step)
         except asyncio.CancelledError:
@@ -330,6 +402,35 @@ async def _stream(
     finally:
         ticker.discard(driver)
         watcher.cancel()
+
+
+@dataclass
+class _Handover:
+    """What inline delivery left for the stream's task: a send still waiting for the
+    connection's buffer to drain (the coroutine and what it waits on), the handler's next
+    step, or the error advancing it raised."""
+
+    sending: Generator[Any, None, None] | None = None
+    blocker: Any = None
+    step: Step | Response | None = None
+    error: BaseException | None = None
+
+
+async def _finish(sending: Generator[Any, None, None], blocker: Any) -> None:
+    """Run a send (its awaitable's iterator), started outside any task and suspended on
+    ``blocker`` (a future, or None for a bare yield), to its end in the current task."""
+    try:
+        while True:
+            if blocker is None:
+                await asyncio.sleep(0)
+            else:
+                # wait() leaves the future's result or error for the coroutine to take.
+                await asyncio.wait([blocker])
+            blocker = sending.send(None)
+    except StopIteration:
+        return
+    finally:
+        sending.close()  # a no-op once finished; ends it if this task was cancelled
 
 
 async def respond(send: Send, response: Response, head: bool) -> None:

@@ -1,0 +1,131 @@
+"""Live events leave from the fan-out's wake-up itself, with no task step per stream, over a
+real uvicorn; a send that must wait for a full socket is finished by the stream's task, and
+nothing is lost or repeated either way."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from dash import Dash, html
+
+from livedash import Hub, TransportConfig
+from livedash.testing import UvicornServer, wait_until
+from livedash.transport.asgi_types import ASGIApp, Receive, Scope, Send
+from livedash.transport.serving import asgi_server
+from tests.reliability.clients import DONE, Reader, connect, first_message
+
+#: Events of 4 KB after which a socket that is never read must have filled (kernel buffers
+#: are a few MB at most).
+MAX_EVENTS = 20_000
+
+
+class SendRecorder:
+    """ASGI middleware that passes everything through and notes, for each body chunk of an
+    event stream, whether it was sent from inside a task (asyncio.current_task()) when it
+    began and when it ended."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.begun = 0  # body chunks whose send began
+        self.inline = 0  # began outside any task: sent by the wake-up itself
+        self.in_task = 0
+        self.waiting = 0  # began outside a task and not finished yet
+        self.handed_over = 0  # began outside a task, finished by the stream's task
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("path", "") != "/livedash/events":
+            await self.app(scope, receive, send)
+            return
+
+        async def recording(message: Any) -> None:
+            if message["type"] != "http.response.body":
+                await send(message)
+                return
+            self.begun += 1
+            began = asyncio.current_task()
+            self.waiting += began is None
+            await send(message)
+            if began is None:
+                self.waiting -= 1
+                self.inline += 1
+                if asyncio.current_task() is not None:
+                    self.handed_over += 1
+            else:
+                self.in_task += 1
+
+        await self.app(scope, receive, recording)
+
+
+def _began(recorder: SendRecorder, before: int) -> bool:
+    return recorder.begun > before
+
+
+def _more_than(seqs: list[int], n: int) -> bool:
+    return len(seqs) > n
+
+
+def _serve(hub: Hub, servers: list[UvicornServer]) -> tuple[UvicornServer, SendRecorder]:
+    app = Dash(__name__)
+    app.layout = html.Div("x")
+    hub.init_app(app, TransportConfig(heartbeat=30))
+    recorder = SendRecorder(asgi_server(app))
+    server = UvicornServer(recorder)
+    servers.append(server)
+    return server, recorder
+
+
+def test_live_events_are_sent_by_the_wake_up_in_order_exactly_once(
+    hub_factory: Callable[..., Hub],
+) -> None:
+    hub = hub_factory()
+    servers: list[UvicornServer] = []
+    try:
+        server, recorder = _serve(hub, servers)
+        client = connect(server.port, "/livedash/events?stream=live")
+        first_message(client)
+        reader = Reader(client)
+        for i in range(30):
+            hub.publish("live", {"i": i})
+            wait_until(partial(_more_than, reader.seqs, i), 30, f"event {i + 1} delivered")
+        hub.publish("live", DONE)
+        assert reader.finish() == list(range(1, 32))
+        # One at a time, each event found its stream waiting: sent from the wake-up (the old
+        # path resumed each stream's task for it, which would count here as in_task).
+        assert recorder.inline >= 1, (recorder.inline, recorder.in_task)
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_a_send_blocked_by_a_full_socket_is_finished_by_the_task_and_nothing_is_lost(
+    hub_factory: Callable[..., Hub],
+) -> None:
+    hub = hub_factory()
+    hub.stream("full", max_events=None)
+    servers: list[UvicornServer] = []
+    try:
+        server, recorder = _serve(hub, servers)
+        # A tiny receive buffer, nothing read, 4 KB events one at a time: each send begins
+        # in the wake-up (the stream's task parked itself in the same loop step that sent
+        # the one before) until the socket is full and uvicorn's send waits for it to drain.
+        client = connect(server.port, "/livedash/events?stream=full", rcvbuf=4096)
+        first_message(client)
+        pad = "x" * 4000
+        published = 0
+        while not recorder.waiting:
+            assert published < MAX_EVENTS, "the socket never filled"
+            begun = recorder.begun
+            hub.publish("full", {"i": published, "pad": pad})
+            published += 1
+            wait_until(partial(_began, recorder, begun), 30, f"send {published} begun", 0.001)
+        hub.publish("full", DONE)
+        # Now read: the waiting send completes in the stream's task, the rest follows.
+        seqs = Reader(client).finish()
+        assert seqs == list(range(1, published + 2))
+        assert recorder.handed_over == 1, (recorder.inline, recorder.in_task)
+    finally:
+        for server in servers:
+            server.stop()

@@ -14,7 +14,6 @@ and a Dash app) while Redis is down works; operations then raise
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -152,7 +151,7 @@ class StreamsStore(ABC):
             for i, seq in zip(indices, got, strict=True):
                 seqs[i] = seq
         return [
-            Event(stream, int(seq), ts, json.loads(data_json))
+            Event.stored(stream, int(seq), ts, data_json)
             for (stream, data_json, ts), seq in zip(records, seqs, strict=True)
         ]
 
@@ -173,7 +172,7 @@ class StreamsStore(ABC):
         for entry_id, fields in entries:
             ts = float(fields["t"])
             if ts >= cutoff:
-                out.append(Event(stream, entry_seq(entry_id), ts, json.loads(fields["d"])))
+                out.append(Event.stored(stream, entry_seq(entry_id), ts, fields["d"]))
         return out
 
     def _slice(self, stream: str, first: str, last: str, count: int) -> list[Entry]:

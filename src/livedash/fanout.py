@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 
 from livedash.errors import StoreError
@@ -69,7 +68,9 @@ class Subscription:
     def __init__(self, streams: Iterable[str], maxsize: int) -> None:
         self.streams = frozenset(streams)
         self.maxsize = maxsize
-        self._queue: deque[Event] = deque()
+        # A list, not a deque: it is only appended to and taken whole, and an empty deque
+        # allocates a 64-slot block (~700 B per open stream).
+        self._queue: list[Event] = []
         self._lock = threading.Lock()
         # Made by the first blocking get or wait (a thread per stream under WSGI); a stream
         # on an event loop never blocks, and a Condition keeps a deque of ~600 B per stream.
@@ -126,8 +127,7 @@ class Subscription:
             if self._resync:
                 self._resync = False
                 raise Resync
-            events = list(self._queue)
-            self._queue.clear()
+            events, self._queue = self._queue, []
             status, self._status = self._status, None
             return events, status
 

@@ -63,6 +63,8 @@ class Hub(Protocol):
         ...
 
 
+#: What a waiting follower's batch variables hold instead of the batch it sent (never changed).
+_SENT: list[Event] = []
 #: Most events in one page of catch-up or history.
 PAGE_EVENTS = 1000
 #: Most bytes of event data (as JSON) in one page; a single larger event is a page alone.
@@ -221,6 +223,9 @@ class Follower:
                         yield BLOCKING
                         yield from self._catch_up(self.streams)
                         synced = True
+                    # Nothing of the last batch kept while waiting (a few hundred bytes per
+                    # open stream, the lists of events already sent).
+                    events = fresh = _SENT
                     yield Wait(sub, self.heartbeat)
                     events, status = sub.get(0)
                 except Resync:

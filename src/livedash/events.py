@@ -46,27 +46,26 @@ class Event:
     wire_json: str | None
 
     def __init__(self, stream: str, seq: int, ts: float, data: JSONObject) -> None:
-        init = object.__setattr__
-        init(self, "stream", stream)
-        init(self, "seq", seq)
-        init(self, "ts", ts)
-        init(self, "_data", data)
-        init(self, "_text", None)
-        init(self, "wire_json", None)
+        self._fill(stream, seq, ts, data, None)
 
     @classmethod
     def stored(cls, stream: str, seq: int, ts: float, text: str) -> Event:
         """The event whose data a store holds as ``text``: compact JSON as
         :func:`encode_data` wrote it, so it is also the data's wire form."""
         event = cls.__new__(cls)
-        init = object.__setattr__
-        init(event, "stream", stream)
-        init(event, "seq", seq)
-        init(event, "ts", ts)
-        init(event, "_data", None)
-        init(event, "_text", text)
-        init(event, "wire_json", None)
+        event._fill(stream, seq, ts, None, text)
         return event
+
+    def _fill(
+        self, stream: str, seq: int, ts: float, data: JSONObject | None, text: str | None
+    ) -> None:
+        init = object.__setattr__  # past the immutability guard, once, at construction
+        init(self, "stream", stream)
+        init(self, "seq", seq)
+        init(self, "ts", ts)
+        init(self, "_data", data)
+        init(self, "_text", text)
+        init(self, "wire_json", None)
 
     @property
     def data(self) -> JSONObject:

@@ -30,6 +30,7 @@ import resource
 import secrets
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import urlparse
@@ -37,6 +38,7 @@ from urllib.parse import urlparse
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from livedash.errors import ConfigError
+from livedash.transport.asgi_types import DISCONNECT_WATCH
 
 #: The one worker class; ``--worker-class`` stays only to explain what replaced the others.
 WORKER_CLASS = "uvicorn"
@@ -390,6 +392,7 @@ class HttpProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
+        self._on_lost: list[Callable[[], None]] | None = None
 
     def _arm(self, seconds: float) -> None:
         self._disarm()
@@ -415,14 +418,34 @@ class HttpProtocol(HttpToolsProtocol):
         self._arm(self.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """Stop the clock."""
+        """Stop the clock; tell the responses that asked (:meth:`_watch_disconnect`)."""
         self._disarm()
+        callbacks, self._on_lost = self._on_lost or [], None
         super().connection_lost(exc)
+        for callback in callbacks:
+            callback()
+
+    def _watch_disconnect(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """The :data:`~livedash.transport.asgi_types.DISCONNECT_WATCH` extension: run
+        ``callback`` when this connection is lost; returns its unregistering."""
+        if self._on_lost is None:
+            self._on_lost = []
+        callbacks = self._on_lost
+        callbacks.append(callback)
+
+        def forget() -> None:
+            with contextlib.suppress(ValueError):
+                callbacks.remove(callback)
+
+        return forget
 
     def on_message_begin(self) -> None:
-        """A request begins: from now on the connection counts toward the limit."""
+        """A request begins: from now on the connection counts toward the limit. Its scope
+        offers the disconnect watch (an event stream then needs no task awaiting receive)."""
         super().on_message_begin()
         self.connections.add(self)
+        extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
+        extensions[DISCONNECT_WATCH] = self._watch_disconnect
 
     def on_headers_complete(self) -> None:
         """The head is in: the body (if any) has :attr:`body_timeout` to follow."""

@@ -4,13 +4,14 @@ requests out, and the server closes them, and half-sent requests, after the head
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import time
 import urllib.request
 from pathlib import Path
 
 from livedash.serve import BODY_TIMEOUT_ENV, HEADER_TIMEOUT_ENV, ServeOptions, uvicorn_argv
-from livedash.testing import SSEClient
+from livedash.testing import ServeProcess, SSEClient, wait_until
 from tests.scale.conftest import TEST_APP, ServeFactory
 
 #: Connections that send nothing, against a limit of :data:`LIMIT` requests per worker.
@@ -77,3 +78,28 @@ def test_serve_runs_uvicorn_with_the_request_deadlines() -> None:
     argv = uvicorn_argv(ServeOptions("seed"))
     assert argv[argv.index("--http") + 1] == "livedash.serve:HttpProtocol"
     assert argv[argv.index("--timeout-keep-alive") + 1] == "5"
+
+
+def _subscribers(server: ServeProcess) -> int:
+    with urllib.request.urlopen(f"{server.url}/livedash/health", timeout=30) as health:
+        return int(json.load(health)["subscribers"])
+
+
+def test_a_stream_whose_client_goes_is_freed_without_a_watcher_task(
+    serve: ServeFactory, tmp_path: Path
+) -> None:
+    # Under serve the server tells a stream its client went (the disconnect watch of
+    # livedash.serve.HttpProtocol): no task per stream awaits receive(). Without the one
+    # or the other, a gone client's subscription would stay (uvicorn's send to a closed
+    # connection returns quietly).
+    server = serve(TEST_APP, f"sqlite:///{tmp_path}/gone.db")
+    before = _subscribers(server)
+    clients = [SSEClient(server.port, "/livedash/events?stream=feed") for _ in range(20)]
+    try:
+        for client in clients:
+            assert next(iter(client)).id == "feed:0"
+        assert _subscribers(server) == before + 20
+    finally:
+        for client in clients:
+            client.close()
+    wait_until(lambda: _subscribers(server) == before, DEADLINE, "every gone stream freed")

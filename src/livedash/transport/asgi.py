@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 
 from livedash.hub import Hub, WakeBatch
 from livedash.transport import Mount, TransportConfig, add_client, record_mount
-from livedash.transport.asgi_types import ASGIApp, Receive, Scope, Send
+from livedash.transport.asgi_types import DISCONNECT_WATCH, ASGIApp, Receive, Scope, Send
 from livedash.transport.driver import Ticker, drive, respond
 from livedash.transport.fairpool import FairPool
 from livedash.transport.guard import ASK_HEADER, ask, is_question, secret_of, yes_headers
@@ -103,6 +103,7 @@ class LivedashASGI:
             send=send,
             stall_timeout=self.config.stall_timeout,
             catch_up=state[2],
+            watch_disconnect=scope.get("extensions", {}).get(DISCONNECT_WATCH),
         )
 
 

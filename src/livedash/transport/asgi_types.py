@@ -10,3 +10,11 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: A server's ASGI scope extension (``scope["extensions"][DISCONNECT_WATCH]``) through which a
+#: response registers ``callback()`` to run on the loop when its client disconnects, and gets
+#: back a function that unregisters it. ``livedash run`` / ``serve`` provide it
+#: (:class:`livedash.serve.HttpProtocol`); an open event stream then needs no task of its own
+#: awaiting ``receive()`` to hear it. Elsewhere a stream keeps such a task.
+DISCONNECT_WATCH = "livedash.disconnect_watch"
+DisconnectWatch = Callable[[Callable[[], None]], Callable[[], None]]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from livedash.hub import Subscription, WakeBatch
-from livedash.transport.asgi_types import Receive, Send
+from livedash.transport.asgi_types import DisconnectWatch, Receive, Send
 from livedash.transport.fairpool import FairPool
 from livedash.transport.steps import (
     Blocking,
@@ -45,6 +45,7 @@ async def drive(
     send: Send,
     stall_timeout: float | None,
     catch_up: FairPool | None = None,
+    watch_disconnect: DisconnectWatch | None = None,
 ) -> None:
     """Run ``handler`` on the event loop and send its response.
 
@@ -87,6 +88,7 @@ async def drive(
                     send,
                     stall_timeout,
                     ticker,
+                    watch_disconnect,
                 )
                 return
             else:
@@ -151,7 +153,8 @@ class _Driver:
         # 3.11), measured with py-spy at 5% of the loop's time at 2,000 streams, and each
         # Event keeps a deque of ~600 B per stream.
         self.waiter: asyncio.Future[None] | None = None
-        #: the client disconnected (set by the stream's watcher, which also wakes the wait)
+        #: the client disconnected (set when the server or the stream's watcher says so,
+        #: which also wakes the wait)
         self.gone = False
         self.offload = False
         self.in_thread: asyncio.Future[Step | Response | None] | None = None
@@ -321,6 +324,7 @@ async def _stream(
     send: Send,
     stall_timeout: float | None,
     ticker: Ticker,
+    watch_disconnect: DisconnectWatch | None = None,
 ) -> None:
     """Send a started stream's chunks until the handler ends or the client goes (or stops
     reading for ``stall_timeout`` seconds: ``ticker`` cuts it)."""
@@ -329,13 +333,19 @@ async def _stream(
     driver.send, driver.encode = send, encode
     ticker.add(driver)
 
-    async def watch() -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
+    def lost() -> None:
         driver.gone = True
         driver.wake()
 
-    watcher = asyncio.create_task(watch())
+    async def watch() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        lost()
+
+    # Told by the server when it can (livedash run / serve); otherwise a task of the stream's
+    # own awaits receive() (a task and its frames: ~1 KiB per held stream).
+    forget = watch_disconnect(lost) if watch_disconnect is not None else None
+    watcher = asyncio.create_task(watch()) if forget is None else None
     try:
         try:
             while not driver.gone:
@@ -401,7 +411,10 @@ async def _stream(
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
     finally:
         ticker.discard(driver)
-        watcher.cancel()
+        if watcher is not None:
+            watcher.cancel()
+        if forget is not None:
+            forget()
 
 
 @dataclass

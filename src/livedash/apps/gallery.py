@@ -59,6 +59,8 @@ def create_push_app(hub: Hub) -> Dash:
         use_pages=True,
         pages_folder="",
         title="livedash",
+        # No "Updating..." title at each update of the Ticker's watchlist (a LiveData callback).
+        update_title=None,
         suppress_callback_exceptions=True,  # each page's components exist only on that page
     )
     layouts = _layouts()

@@ -105,7 +105,7 @@ def livedata_app(
 
     hub = Hub(store)
     hub.stream("seed", max_events=3600)
-    # update_title=None, as the how-to says for callbacks on a stream: Dash's default retitles
+    # update_title="", as the how-to says for callbacks on a stream: Dash's default retitles
     # the tab "Updating..." and back around every callback run, which costs the browser more
     # than the callback (``--update-title "Updating..."`` measures Dash's default).
     app = Dash(__name__, title=f"bench: {LABELS[side]}", update_title=update_title)

@@ -22,8 +22,8 @@ def trade():
 
 
 money = {"function": "d3.format(',.2f')(params.value)"}
-# update_title=None: otherwise Dash retitles the tab "Updating..." at every update.
-app = Dash(__name__, update_title=None)
+# update_title="": otherwise Dash retitles the tab "Updating..." at every update.
+app = Dash(__name__, update_title="")
 app.layout = html.Div([
     html.H1("Watchlist"),
     # The newest 200 trades on load (every symbol has traded in them), then every new one.

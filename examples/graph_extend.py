@@ -21,8 +21,8 @@ def price():
     return {"price": round(last["price"], 3)}
 
 
-# update_title=None: otherwise Dash retitles the tab "Updating..." at every update.
-app = Dash(__name__, update_title=None)
+# update_title="": otherwise Dash retitles the tab "Updating..." at every update.
+app = Dash(__name__, update_title="")
 app.layout = html.Div([
     html.H1("Price"),
     # The newest WINDOW prices on load (the chart starts full), then every new one.

@@ -17,8 +17,8 @@ def order():
     return {"amount": round(random.lognormvariate(3, 1), 2)}
 
 
-# update_title=None: otherwise Dash retitles the tab "Updating..." at every update.
-app = Dash(__name__, update_title=None)
+# update_title="": otherwise Dash retitles the tab "Updating..." at every update.
+app = Dash(__name__, update_title="")
 app.layout = html.Div([
     html.H1("Orders"),
     # The newest 100 orders on load, then every new one; `data` is an ordinary Dash prop.

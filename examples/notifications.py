@@ -25,8 +25,8 @@ def boiler():
 # Published to the "alerts" stream: {"rule", "state": "firing" | "resolved", "value", ...}
 hub.add_source(Alerts([AlertRule.parse("boiler", "temp > 80 for 1 s", name="Boiler hot")]))
 
-# update_title=None: otherwise Dash retitles the tab "Updating..." at every update.
-app = Dash(__name__, update_title=None)
+# update_title="": otherwise Dash retitles the tab "Updating..." at every update.
+app = Dash(__name__, update_title="")
 app.layout = dmc.MantineProvider(dmc.Container([
     dmc.NotificationContainer(id="notifications", position="top-right"),
     html.H1("Boiler"),

@@ -465,7 +465,7 @@ def LiveData(
     The component renders nothing visible: a hidden ``html.Div`` around a ``dcc.Store``
     whose id is ``id``. Several ``LiveData`` on a page (and all tabs of a browser) share one
     connection. A server callback on ``data`` costs one request per update per tab; a
-    clientside callback costs none. Create the app with ``Dash(..., update_title=None)``:
+    clientside callback costs none. Create the app with ``Dash(..., update_title="")``:
     Dash's default retitles the tab "Updating..." around every callback run, so at every
     update, which flickers the title and costs the browser CPU each time.
     """

@@ -60,7 +60,7 @@ def create_push_app(hub: Hub) -> Dash:
         pages_folder="",
         title="livedash",
         # No "Updating..." title at each update of the Ticker's watchlist (a LiveData callback).
-        update_title=None,
+        update_title="",
         suppress_callback_exceptions=True,  # each page's components exist only on that page
     )
     layouts = _layouts()

@@ -371,7 +371,7 @@ def register(app: Dash, hub: Hub, source: TickSource | None = None) -> None:
 def create_push_app(hub: Hub, source: TickSource | None = None) -> Dash:
     """The ticker on its own, publishing through ``hub``."""
     # No "Updating..." title at each watchlist update (LiveData runs a callback per update).
-    app = Dash(__name__, title="livedash · ticker", update_title=None)
+    app = Dash(__name__, title="livedash · ticker", update_title="")
     app.layout = frame.standalone("Ticker", layout(source.symbols() if source else None))
     register(app, hub, source)
     hub.init_app(app)

@@ -94,11 +94,16 @@ class LivedashASGI:
                 # least-served stream goes first, so a new one is not queued behind backlogs.
                 FairPool(CATCH_UP_THREADS, "livedash-catch-up"),
             )
+        head = request.method == "HEAD"
+        handler = self.routes.handle(request)
+        # Not kept here while the response lasts (an event stream: for hours): its query and
+        # headers (~1 KiB from a browser) are read by now or held by the handler if needed.
+        del request
         await drive(
-            self.routes.handle(request),
+            handler,
             batch=state[0],
             ticker=state[1],
-            head=request.method == "HEAD",
+            head=head,
             receive=receive,
             send=send,
             stall_timeout=self.config.stall_timeout,

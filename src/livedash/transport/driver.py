@@ -81,9 +81,11 @@ async def drive(
                         ],
                     }
                 )
+                encode = _gzip_encoder(step.compact) if step.gzip else _utf8
+                del step  # nor the start's headers, for as long as the stream lasts
                 await _stream(
                     driver,
-                    _gzip_encoder(step.compact) if step.gzip else _utf8,
+                    encode,
                     receive,
                     send,
                     stall_timeout,

@@ -172,7 +172,10 @@ class Routes:
     def handle(self, request: Request) -> Handler:
         """The handler for ``request`` (a path :meth:`owns`); refusals become responses."""
         try:
-            return (yield from self._dispatch(request))
+            # The request is not kept in this frame while the response lasts (see events).
+            dispatched = self._dispatch(request)
+            del request
+            return (yield from dispatched)
         except (BadRequest, StoreError) as exc:
             return error_response(exc)
 
@@ -192,7 +195,9 @@ class Routes:
                 {"error": f"{request.method} not allowed; use {' or '.join(methods)}"},
                 {"Allow": allow},
             )
-        return (yield from handler(request))
+        handling = handler(request)
+        del request
+        return (yield from handling)
 
     # -- the checks, once for every backend ----------------------------------------------
     def stream_request(self, request: Request) -> StreamRequest:
@@ -241,6 +246,9 @@ class Routes:
         req = self.stream_request(request)
         wire = parse_wire(request.get("wire"))
         gzip = self.config.compress and "gzip" in request.headers.get("accept-encoding", "")
+        head = request.method == "HEAD"
+        # Read: none of the request (its query, every header) stays with the open stream.
+        del request
         headers = {
             "Content-Type": "text/event-stream; charset=utf-8",
             "Cache-Control": "no-cache",
@@ -250,9 +258,11 @@ class Routes:
             headers["Content-Encoding"] = "gzip"
         # Format 2 is read by browsers, whose inflater outputs every decoded byte at once.
         yield StreamStart(headers, gzip, compact=wire == 2)
-        if request.method == "HEAD":  # the headers say it all; do not subscribe for nobody
+        del headers
+        if head:  # the headers say it all; do not subscribe for nobody
             return None
         stream = EventStream(self.hub, req, self.config.heartbeat, wire, self.config.reauth)
+        del req
         yield from stream.steps()
         return None
 

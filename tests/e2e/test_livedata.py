@@ -415,3 +415,31 @@ def test_events_dropped_by_retention_make_one_update_reset(
     assert len(resets) == 1, f"one update says reset: {updates}"
     assert resets[0]["n"] == 3 and resets[0]["first"] > 4
     assert page.evaluate(_rec("feed", "values"))[-3:] == [1002, 1003, 1004]
+
+
+def test_a_shared_worker_that_never_starts_leaves_the_tab_its_own_connection(
+    context: Any, hub_factory: Callable[..., Hub], live_server: Callable[[Any], LiveServer]
+) -> None:
+    """The SharedWorker's script fails to load (answered 404 here; Chromium under load was
+    seen never to request it): the tab runs the client core itself and misses nothing."""
+    hub = hub_factory()
+    _publish(hub, "sw", 1, 5)
+    server = live_server(_app(hub, LiveData("sw", id="feed", history=5), record=("feed",)))
+    kinds: list[str] = []
+
+    def worker_script(route: Any) -> None:
+        kinds.append(route.request.resource_type)
+        if len(kinds) == 1:  # the SharedWorker's request: before the page's own fallback
+            route.fulfill(status=404, body="gone")
+        else:
+            route.continue_()
+
+    context.route("**/livedash-worker.js*", worker_script)
+    page = context.new_page()
+    page.goto(server.url)
+    page.wait_for_function(f"() => {_rec('feed', 'seqs')}.length >= 5", timeout=30_000)
+    assert page.evaluate("window.livedash.transport") == "page"
+    _publish(hub, "sw", 6, 5)
+    page.wait_for_function(f"() => {_rec('feed', 'seqs')}.length >= 10", timeout=30_000)
+    assert page.evaluate(_rec("feed", "values")) == list(range(1, 11))
+    assert len(kinds) == 2, kinds

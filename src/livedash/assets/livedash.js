@@ -38,6 +38,11 @@
   window.livedash = api;
   api.base = base; // the routes' prefix, for widgets that fetch (time windows, replay)
 
+  // Milliseconds a new SharedWorker has to send its first message before this tab runs the
+  // core itself: a worker whose script is never even requested was seen in Chromium with
+  // four browsers busy on two cores, and left the page without data.
+  var WORKER_START_MS = 10000;
+
   var nextId = 1;
   var port = connect();
 
@@ -46,16 +51,43 @@
     if (window.SharedWorker && !window.LIVEDASH_NO_SHARED_WORKER) {
       try {
         var worker = new SharedWorker(workerUrl, {name: 'livedash'});
-        worker.port.onmessage = function (e) { onMessage(e.data); };
+        var sent = []; // what this tab asked before the worker spoke, replayed if it never does
+        var fallback = null;
+        var heard = false;
+        worker.port.onmessage = function (e) {
+          if (fallback) return;
+          heard = true;
+          sent = null;
+          onMessage(e.data);
+        };
         worker.port.start();
         api.transport = 'sharedworker';
-        return {post: function (m) { worker.port.postMessage(m); }};
+        var giveUp = function () {
+          if (heard || fallback) return;
+          console.warn('livedash: the SharedWorker did not start; this tab opens its own connection');
+          try { worker.port.close(); } catch (err) { /* already closed */ }
+          fallback = pageCore(onMessage);
+          api.transport = 'page';
+          sent.forEach(function (m) { fallback.post(m); });
+          sent = null;
+        };
+        worker.onerror = giveUp;
+        setTimeout(giveUp, WORKER_START_MS);
+        return {post: function (m) {
+          if (fallback) { fallback.post(m); return; }
+          if (sent) sent.push(m);
+          worker.port.postMessage(m);
+        }};
       } catch (err) {
         console.warn('livedash: SharedWorker unavailable, using a connection per tab', err);
       }
     }
-    // Fallback: run the same core in this page (one connection per tab).
     api.transport = 'page';
+    return pageCore(onMessage);
+  }
+
+  // The same core as the SharedWorker's, run in this page (one connection per tab).
+  function pageCore(onMessage) {
     var queued = [];
     var local = null;
     var pagePort = {post: function (m) { onMessage(m); }};

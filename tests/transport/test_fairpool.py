@@ -55,3 +55,5 @@ def test_an_exception_reaches_the_caller() -> None:
         pool.submit(0, divmod, 1, 0).result(30)
     with pytest.raises(ValueError, match="at least 1 thread"):
         FairPool(0, "none")
+    with pytest.raises(ValueError, match="share of time"):
+        FairPool(1, "none", duty=0)

@@ -49,7 +49,9 @@ def fragment(event: Event) -> str:
     text as the store holds it (never decoded and encoded again)."""
     text = event.wire_json
     if text is None:
-        text = f"[{dumps(event.stream)},{event.seq},{dumps(round(event.ts, 3))},{event.data_json}]"
+        # A stream name is letters, digits and ``_ . -`` (validated on publish): its JSON is
+        # itself in quotes; a finite float's JSON is its repr. No json.dumps per event.
+        text = f'["{event.stream}",{event.seq},{round(event.ts, 3)!r},{event.data_json}]'
         object.__setattr__(event, "wire_json", text)  # a cache, not a change of the event
     return text
 

@@ -18,7 +18,10 @@ from livedash.sources.market import GBMSimulator, Tick
 from livedash.testing import LiveServer, wait_until
 from tests.e2e.real_tabs import Tab, real_browser
 
-pytestmark = pytest.mark.browser
+# The whole Ticker runs in the test's process at 60 ticks/s and its page loads the largest
+# bundles (plotly.js, AG Grid): beside three other workers its page twice never got ready
+# in 45 s (clean-clone runs). Its tests run alone, with the heavy ones.
+pytestmark = [pytest.mark.browser, pytest.mark.heavy]
 
 RECORD_TICKS = """() => {
   window.__ticks = [];

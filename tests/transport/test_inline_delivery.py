@@ -5,6 +5,7 @@ nothing is lost or repeated either way."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -12,6 +13,8 @@ from typing import Any
 from dash import Dash, html
 
 from livedash import Hub, TransportConfig
+from livedash.events import Event
+from livedash.stores import MemoryStore
 from livedash.testing import UvicornServer, wait_until
 from livedash.transport.asgi_types import ASGIApp, Receive, Scope, Send
 from livedash.transport.serving import asgi_server
@@ -129,3 +132,46 @@ def test_a_send_blocked_by_a_full_socket_is_finished_by_the_task_and_nothing_is_
     finally:
         for server in servers:
             server.stop()
+
+
+class ReadThreads(MemoryStore):
+    """The memory store, noting the thread of every read (where a follower's catch-up ran)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read_threads: list[str] = []
+
+    def read(self, stream: str, after_seq: int, limit: int = 1000) -> list[Event]:
+        self.read_threads.append(threading.current_thread().name)
+        return super().read(stream, after_seq, limit)
+
+
+def test_an_overflow_met_by_the_wake_up_catches_up_in_a_thread_not_on_the_loop() -> None:
+    store = ReadThreads()
+    hub = Hub(store, queue_size=8)
+    servers: list[UvicornServer] = []
+    try:
+        server, _ = _serve(hub, servers)
+        client = connect(server.port, "/livedash/events?stream=burst")
+        first_message(client)
+        reader = Reader(client)
+        hub.publish("burst", {"i": 0})
+        wait_until(partial(_more_than, reader.seqs, 0), 30, "the first event delivered")
+        # Parked again (in the step that sent it): a burst far past the queue's 8 overflows
+        # it, the wake-up meets the overflow, and the follower catches up from the store.
+        store.read_threads.clear()
+        hub.publish_many([("burst", {"i": i}) for i in range(1, 2001)])
+        hub.publish("burst", DONE)
+        assert reader.finish() == list(range(1, 2003))
+        assert hub.stats.snapshot().overflows >= 1
+        # The catch-up read the store on its threads; nothing read it on the event loop's
+        # thread (the process's fan-out reader reads it too, on its own).
+        names = set(store.read_threads)
+        assert any(n.startswith("livedash-catch-up") for n in names), names
+        assert all(n.startswith("livedash-catch-up") or n == "livedash-fanout" for n in names), (
+            names
+        )
+    finally:
+        for server in servers:
+            server.stop()
+        hub.close()

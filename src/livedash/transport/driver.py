@@ -236,6 +236,11 @@ class _Driver:
                     # Caught up: wait again, the heartbeat counted from now.
                     self.wait_until = self.loop.time() + step.timeout
                     return None
+                if isinstance(step, Blocking):
+                    # Store work (a catch-up after an overflow or a gap): the task's next()
+                    # runs it in a thread, as any other blocking step.
+                    self._offload(step)
+                    return _Handover(advance=True)
                 return _Handover(step=step)
         except BaseException as exc:  # raised in the task, as if it had advanced the handler
             return _Handover(error=exc)
@@ -266,12 +271,17 @@ class _Driver:
                 step = _advance(self.handler, sent)
             sent = None
             if isinstance(step, Blocking):
-                self.offload = True
-                self.catching_up = step.catch_up
+                self._offload(step)
                 continue
             if isinstance(step, Wait | Sleep | ReadBody | StreamStart):
                 self.offload = False
             return step
+
+    def _offload(self, step: Blocking) -> None:
+        """The handler's steps from here to its next wait run in a thread: the catch-up pool
+        for a catch-up, the loop's default pool otherwise."""
+        self.offload = True
+        self.catching_up = step.catch_up
 
     async def wait(self, step: Step, ticked: bool = False) -> None:
         """Await a :class:`Wait` (until its subscription has something) or a :class:`Sleep`;
@@ -352,7 +362,7 @@ async def _stream(
         try:
             while not driver.gone:
                 handover, driver.handover = driver.handover, None
-                if handover is None:
+                if handover is None or handover.advance:
                     step = await driver.next(None)
                 elif handover.sending is not None:
                     driver.sending_since = driver.loop.time()
@@ -423,8 +433,9 @@ async def _stream(
 class _Handover:
     """What inline delivery left for the stream's task: a send still waiting for the
     connection's buffer to drain (the coroutine and what it waits on), the handler's next
-    step, or the error advancing it raised."""
+    step, the error advancing it raised, or (``advance``) steps to run in a thread."""
 
+    advance: bool = False
     sending: Generator[Any, None, None] | None = None
     blocker: Any = None
     step: Step | Response | None = None

@@ -143,7 +143,10 @@ class Source(ABC):
         delay = RESTART_MIN
         restart_at = 0.0
         while not self._stop.is_set():
-            wait = self.lease_ttl / 3
+            # Renewed once half the lease has run: each renewal is a store write and a wake-up
+            # of this thread (at ttl/3, 0.26 of the 1.73 ms CPU a second of a seed server
+            # with one client).
+            wait = self.lease_ttl / 2
             holder = self._holds_lease(hub)
             runner = self._runner
             alive = runner is not None and runner.is_alive()
@@ -230,15 +233,46 @@ class Every(Source):
 
     def run(self, emit: Emit, stopping: threading.Event) -> None:
         """Call ``fn`` once per period until stopped; a late tick is skipped, not bunched."""
-        failures = self._tick_failures
         for _ in ticks(self.seconds, stopping):
-            # One failed call (or a store down for a while) must not stop the ticks.
-            try:
-                data = self.fn()
-                if data is not None:
-                    emit(self.stream, data)
-            except Exception as exc:
-                self.errors += 1
-                failures.failed(exc)
-            else:
-                failures.succeeded()
+            self._call(emit)
+
+    def _call(self, emit: Emit) -> None:
+        # One failed call (or a store down for a while) must not stop the ticks.
+        try:
+            data = self.fn()
+            if data is not None:
+                emit(self.stream, data)
+        except Exception as exc:
+            self.errors += 1
+            self._tick_failures.failed(exc)
+        else:
+            self._tick_failures.succeeded()
+
+    def _supervise(self) -> None:
+        """One thread ticks, holds the lease and calls ``fn``: the lease is renewed between
+        two calls once half of it has run, as the periodic producer always did. A thread of
+        its own renewing it (``Source``'s supervisor) cost 0.2 ms CPU a second, an eighth of
+        a seed server with one client, for a function that returns within its period. A call
+        that takes longer stretches the lease for the next ones, so that a slow ``fn`` keeps
+        it (the process that runs it is busy, not dead)."""
+        hub = self._hub
+        assert hub is not None
+        held_until = check_at = 0.0
+        for _ in ticks(self.seconds, self._stop):
+            asked = time.monotonic()
+            if asked >= check_at:
+                if self._holds_lease(hub):
+                    held_until = asked + self.lease_ttl
+                    check_at = asked + self.lease_ttl / 2
+                    self.running.set()
+                else:
+                    if self.running.is_set():
+                        log.info("livedash: source %r lost its lease; stopping here", self.name)
+                    held_until, check_at = 0.0, asked + self.lease_ttl / 3
+                    self.running.clear()
+            if time.monotonic() < held_until:
+                self._call(self._emit)
+                took = time.monotonic() - asked
+                if took > self.seconds:  # a slow call: the lease outlives three of them
+                    self.lease_ttl = max(self.lease_ttl, 3 * took)
+        self.running.clear()

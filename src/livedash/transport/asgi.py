@@ -63,8 +63,6 @@ class LivedashASGI:
         self._loops: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, tuple[WakeBatch, Ticker, FairPool]
         ] = weakref.WeakKeyDictionary()
-        # The ticker's period: the heartbeat and the stall cut land within half their length.
-        self._period = min(1.0, config.heartbeat / 2, (config.stall_timeout or 2.0) / 2)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,7 +85,7 @@ class LivedashASGI:
         if state is None:
             state = self._loops[loop] = (
                 WakeBatch(loop.call_soon_threadsafe),
-                Ticker(loop, self._period),
+                Ticker(loop),
                 # Event streams' history and backlog pages: a few threads of their own, so
                 # that hundreds of streams catching up at once leave the default pool (pages,
                 # subscribing, publishing) free. A reader that does not read holds none; the

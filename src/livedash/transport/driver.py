@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -101,38 +102,53 @@ async def drive(
 
 class Ticker:
     """One timer per event loop for the deadlines of every open event stream on it: the end
-    of a heartbeat wait and the stall cut of a send, checked every ``period`` seconds.
+    of a heartbeat wait and the stall cut of a send.
 
     A timer per wait and per send (``asyncio.timeout``) makes uvloop create and close a
     libuv timer for every event on every stream: measured at 2,000 streams and 1 event/s,
     that was half of the worker's CPU (16.7% -> 8.9% without it) and p99 delivery 419 ms ->
-    113 ms. The price is precision: a deadline fires up to ``period`` late."""
+    113 ms. This one timer is set for the nearest deadline it knows of, not for a fixed
+    period: a stream that gets an event every second moves its heartbeat on each time, so
+    the loop wakes for the ticker about once a heartbeat rather than once a second (a
+    wake-up a second was a quarter of the server's CPU with one tab open)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, period: float) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.period = period
         self.drivers: set[_Driver] = set()
-        self.task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._due = math.inf
 
     def add(self, driver: _Driver) -> None:
-        """Watch ``driver``'s deadlines until :meth:`discard`."""
+        """Watch ``driver``'s deadlines until :meth:`discard`; it calls :meth:`schedule`
+        for each deadline it sets."""
         self.drivers.add(driver)
-        if self.task is None:
-            self.task = self.loop.create_task(self._run())
 
     def discard(self, driver: _Driver) -> None:
-        """Stop watching ``driver``; the last one out stops the ticking."""
+        """Stop watching ``driver``; the last one out stops the timer."""
         self.drivers.discard(driver)
-        if not self.drivers and self.task is not None:
-            self.task.cancel()
-            self.task = None
+        if not self.drivers and self._timer is not None:
+            self._timer.cancel()
+            self._timer, self._due = None, math.inf
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.period)
-            now = self.loop.time()
-            for driver in list(self.drivers):
-                driver.tick(now)
+    def schedule(self, when: float) -> None:
+        """Run the checks by loop time ``when`` (a no-op when they are due sooner already:
+        one comparison for a stream whose event moved its heartbeat on)."""
+        if when < self._due:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._due = when
+            self._timer = self.loop.call_at(when, self._run)
+
+    def _run(self) -> None:
+        self._timer, self._due = None, math.inf
+        now = self.loop.time()
+        nearest = math.inf
+        for driver in list(self.drivers):
+            due = driver.tick(now)
+            if due is not None and due < nearest:
+                nearest = due
+        if nearest < math.inf:
+            self.schedule(nearest)
 
 
 class _Driver:
@@ -166,6 +182,7 @@ class _Driver:
         self.wait_until: float | None = None
         self.sending_since: float | None = None
         self.stall_timeout: float | None = None
+        self.ticker: Ticker | None = None
         self.task: asyncio.Task[Any] | None = None
         self.stalled = False
         # Inline delivery (see on_ready): while the stream's task waits out a heartbeat, the
@@ -176,20 +193,41 @@ class _Driver:
         self.encode: Callable[[str], bytes] | None = None
         self.handover: _Handover | None = None
 
-    def tick(self, now: float) -> None:
+    def tick(self, now: float) -> float | None:
         """Called by the loop's :class:`Ticker`: end a wait past its deadline, cut a send
-        that has not completed within the stall timeout."""
-        if self.wait_until is not None and now >= self.wait_until:
-            self.wake()
+        that has not completed within the stall timeout. Returns the next deadline still
+        ahead (None: none)."""
+        due: float | None = None
+        if self.wait_until is not None:
+            if now >= self.wait_until:
+                self.wake()  # its task sets a new deadline when it waits again
+            else:
+                due = self.wait_until
         if (
             self.sending_since is not None
             and self.stall_timeout is not None
-            and now - self.sending_since >= self.stall_timeout
             and self.task is not None
             and not self.stalled
         ):
-            self.stalled = True
-            self.task.cancel()
+            cut = self.sending_since + self.stall_timeout
+            if now >= cut:
+                self.stalled = True
+                self.task.cancel()
+            elif due is None or cut < due:
+                due = cut
+        return due
+
+    def wait_for(self, timeout: float) -> None:
+        """The current wait ends ``timeout`` seconds from now, told to the ticker."""
+        self.wait_until = due = self.loop.time() + timeout
+        if self.ticker is not None:
+            self.ticker.schedule(due)
+
+    def sending(self) -> None:
+        """A send starts: the ticker cuts it if it lasts past the stall timeout."""
+        self.sending_since = now = self.loop.time()
+        if self.ticker is not None and self.stall_timeout is not None:
+            self.ticker.schedule(now + self.stall_timeout)
 
     def wake(self) -> None:
         """End the current wait, if there is one (on the loop: the ticker, the watcher when
@@ -234,7 +272,7 @@ class _Driver:
                     return _Handover(sending=sending, blocker=blocker)
                 if isinstance(step, Wait) and step.sub is self.waking:
                     # Caught up: wait again, the heartbeat counted from now.
-                    self.wait_until = self.loop.time() + step.timeout
+                    self.wait_for(step.timeout)
                     return None
                 if isinstance(step, Blocking):
                     # Store work (a catch-up after an overflow or a gap): the task's next()
@@ -298,7 +336,7 @@ class _Driver:
             if step.sub.ready or self.gone:
                 return
             if ticked:
-                self.wait_until = self.loop.time() + step.timeout
+                self.wait_for(step.timeout)
                 try:
                     await self._woken()
                 finally:
@@ -343,6 +381,7 @@ async def _stream(
     driver.task = asyncio.current_task()
     driver.stall_timeout = stall_timeout
     driver.send, driver.encode = send, encode
+    driver.ticker = ticker
     ticker.add(driver)
 
     def lost() -> None:
@@ -365,7 +404,7 @@ async def _stream(
                 if handover is None or handover.advance:
                     step = await driver.next(None)
                 elif handover.sending is not None:
-                    driver.sending_since = driver.loop.time()
+                    driver.sending()
                     try:
                         await _finish(handover.sending, handover.blocker)
                     except OSError:
@@ -388,7 +427,7 @@ async def _stream(
                         "more_body": True,
                     }
                     del step  # the text is not kept while a slow client takes its bytes
-                    driver.sending_since = driver.loop.time()
+                    driver.sending()
                     try:
                         await send(message)
                     except OSError:

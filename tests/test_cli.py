@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import http.client
+import itertools
 import os
 import subprocess
 import sys
+import time
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
@@ -113,6 +116,28 @@ def _comments(port: int, stream: str, count: int, read_timeout: float) -> list[b
         conn.close()
 
 
+def _dates_follow_the_clock(port: int) -> None:
+    """Responses' Date headers, asked one after another until three different seconds were
+    seen, step one second at a time (two under load), not at a housekeeping tick (10 s)."""
+    seen: list[float] = []
+    for _ in range(600):  # 0.05 s apart: 30 s at most, ~3 s here
+        if len(seen) == 3:
+            break
+        time.sleep(0.05)  # paced: the clock is what is awaited
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            conn.request("HEAD", "/livedash/health")
+            date = conn.getresponse().getheader("Date")
+        finally:
+            conn.close()
+        assert date is not None
+        stamp = parsedate_to_datetime(date).timestamp()
+        if not seen or stamp != seen[-1]:
+            seen.append(stamp)
+    assert len(seen) == 3, seen
+    assert all(0 < b - a <= 3 for a, b in itertools.pairwise(seen)), seen
+
+
 @pytest.mark.parametrize("command", ["run", "serve"])
 def test_idle_event_stream_gets_keepalive_comments_at_the_heartbeat(
     command: str, tmp_path: Path
@@ -135,6 +160,7 @@ def test_idle_event_stream_gets_keepalive_comments_at_the_heartbeat(
         # Three comments, each awaited for at most 10 s: 20 times the asked interval, and
         # less than the 15 s default, so a heartbeat that was not applied fails here.
         lines = _comments(port, "quiet", 3, read_timeout=10)
+        _dates_follow_the_clock(port)
     assert lines[0] == b"retry: 1000\n"
     assert sum(line.startswith(b":") for line in lines) == 3
     assert not any(line.startswith(b"data: [[") for line in lines)  # idle: no event

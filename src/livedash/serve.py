@@ -28,14 +28,20 @@ import math
 import os
 import resource
 import secrets
+import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.utils import formatdate
+from functools import partial
 from typing import Any, NoReturn
 from urllib.parse import urlparse
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import HANDLED_SIGNALS
 
 from livedash.errors import ConfigError
 from livedash.transport.asgi_types import DISCONNECT_WATCH
@@ -68,10 +74,13 @@ WORKERS_ENV = "LIVEDASH_SERVE_WORKERS"
 PROBE_TIMEOUT = 120
 #: Highest TCP port number.
 MAX_PORT = 65535
-#: Seconds between the housekeeping ticks of ``livedash run``'s uvicorn (Date header, exit
-#: check). uvicorn's own 0.1 s tick is ten wake-ups a second: measured with
-#: ``bench.profile``, 1.4 of an idle server's 2.2 ms CPU per second (0.9 with this tick).
-TICK = 1.0
+#: Longest uvicorn's main loop sleeps under ``livedash run`` / ``serve``. It used to tick to
+#: look at its exit flag and refresh the Date header: ten wake-ups a second in uvicorn (1.4 of
+#: an idle server's 2.2 ms CPU a second, measured with ``bench.profile``), one a second here
+#: later (still 0.2 of 1.6 ms with one client). Now an exit signal wakes it and
+#: :class:`HttpProtocol` dates responses itself; this is a backstop for an exit flag set some
+#: other way.
+TICK = 10.0
 
 
 @dataclass(frozen=True)
@@ -236,14 +245,35 @@ def freeze_startup_objects() -> None:
 
 
 async def _main_loop(self: Any) -> None:
-    """uvicorn's ``Server.main_loop`` with a :data:`TICK` housekeeping tick instead of 0.1 s."""
-    counter = 0
-    should_exit = await self.on_tick(counter)
+    """uvicorn's ``Server.main_loop``, asleep until an exit signal wakes it (:data:`TICK` at
+    most) instead of waking ten times a second to look at its exit flag."""
+    loop = asyncio.get_running_loop()
+    wake = asyncio.Event()
+    period = 1.0  # served from a thread: no signals here, the flag is set by another thread
+    if threading.current_thread() is threading.main_thread():
+        # uvicorn's handlers (restored to what was there before uvicorn when it exits) only
+        # raise the flag; each is wrapped to wake this loop too. call_soon_threadsafe: a
+        # handler runs between two bytecodes of any callback, and it also wakes the selector.
+        for sig in HANDLED_SIGNALS:
+            handler = signal.getsignal(sig)
+            if callable(handler):
+                signal.signal(sig, _waking(handler, partial(loop.call_soon_threadsafe, wake.set)))
+        period = TICK
+    should_exit = await self.on_tick(0)
     while not should_exit:
-        # on_tick refreshes the Date header when counter % 10 == 0: every tick here.
-        counter = (counter + 10) % 864000
-        await asyncio.sleep(TICK)
-        should_exit = await self.on_tick(counter)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(period):
+                await wake.wait()
+        wake.clear()
+        should_exit = await self.on_tick(0)  # 0: the Date header too
+
+
+def _waking(handler: Callable[[int, Any], Any], wake: Callable[[], Any]) -> Callable[..., None]:
+    def on_signal(sig: int, frame: Any) -> None:
+        handler(sig, frame)
+        wake()
+
+    return on_signal
 
 
 def asgi_app() -> Any:
@@ -268,8 +298,7 @@ def asgi_app() -> Any:
     )
     freeze_startup_objects()
     # uvicorn's command line built this worker's Server and calls its main_loop once the app
-    # is loaded: the same tick as `livedash run` from here on (an idle worker: ~1.3 ms of CPU
-    # a second less; the worker runs nothing but this app).
+    # is loaded: the same loop as `livedash run` from here on (the worker runs nothing else).
     import uvicorn
 
     uvicorn.Server.main_loop = _main_loop  # type: ignore[method-assign]
@@ -283,7 +312,7 @@ def run(app: Any, host: str, port: int) -> None:
     import uvicorn
 
     class Server(uvicorn.Server):
-        """uvicorn's server with a :data:`TICK` housekeeping tick instead of 0.1 s."""
+        """uvicorn's server, its main loop woken by exit signals instead of ticking."""
 
         main_loop = _main_loop
 
@@ -458,11 +487,13 @@ class HttpProtocol(HttpToolsProtocol):
         extensions[DISCONNECT_WATCH] = self._watch_disconnect
 
     def on_headers_complete(self) -> None:
-        """The head is in: the body (if any) has :attr:`body_timeout` to follow."""
+        """The head is in: the body (if any) has :attr:`body_timeout` to follow. The response
+        gets this second's Date header (uvicorn's main loop no longer ticks to refresh it)."""
         if self.parser.should_upgrade():
             self._disarm()
         else:
             self._arm(self.body_timeout)
+        _date_headers(self.server_state, self.config)
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -476,3 +507,15 @@ class HttpProtocol(HttpToolsProtocol):
         super().on_response_complete()
         if not waiting and not self.transport.is_closing():
             self._arm(self.header_timeout)
+
+
+def _date_headers(state: Any, config: Any) -> None:
+    """Refresh ``state.default_headers`` (what uvicorn's main loop did on its ticks) if the
+    second changed since: a comparison per request, the formatting once a second at most."""
+    now = time.time()
+    second = int(now)
+    if getattr(state, "livedash_date_second", None) == second:
+        return
+    state.livedash_date_second = second
+    date = [(b"date", formatdate(now, usegmt=True).encode())] if config.date_header else []
+    state.default_headers = date + config.encoded_headers

@@ -109,8 +109,9 @@ class Ticker:
     that was half of the worker's CPU (16.7% -> 8.9% without it) and p99 delivery 419 ms ->
     113 ms. This one timer is set for the nearest deadline it knows of, not for a fixed
     period: a stream that gets an event every second moves its heartbeat on each time, so
-    the loop wakes for the ticker about once a heartbeat rather than once a second (a
-    wake-up a second was a quarter of the server's CPU with one tab open)."""
+    the loop wakes for the ticker about once a heartbeat rather than once a second (a timed
+    wake-up a second of the loop was 0.2 of the 1.6 ms CPU a second of a one-client server),
+    and a scan of 5,000 streams runs every 15 s rather than every second."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop

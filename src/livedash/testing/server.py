@@ -15,6 +15,10 @@ from livedash.testing.wait import free_port, wait_until
 
 #: Longest wait for a server to start or stop.
 DEADLINE = 30.0
+#: How often Werkzeug's accept loop looks for a stop request: what :meth:`LiveServer.stop`
+#: waits at most (socketserver's default, 0.5 s, made every test with a server half a second
+#: longer).
+POLL_INTERVAL = 0.02
 
 
 class LiveServer:
@@ -28,7 +32,9 @@ class LiveServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._server = make_server("127.0.0.1", self.port, app.server, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(POLL_INTERVAL,), daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:

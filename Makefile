@@ -38,14 +38,13 @@ typecheck: $(VENV)/.test-deps
 
 ## test: lint, type-check and run the whole suite (installs chromium/redis-server if missing)
 ## Most tests wait on servers, timers and browsers rather than compute, so they run on
-## TEST_WORKERS processes (more than the cores); the `heavy` ones need the cores to themselves
-## and run after, one at a time. Both parts always run; either failing fails `make test`.
-# 0: one process (CI's default). With 4 workers the suite takes ~7-8 min, but 3 of 7 clean
-# runs had one browser page time out beside the other workers; serial it is known green.
-TEST_WORKERS ?= 0
+## TEST_WORKERS xdist processes (one more than the cores), handed out one at a time, the longest
+## first (tests/conftest.py); the `heavy` ones need the cores to themselves and run after, one
+## at a time. Both parts always run; either failing fails `make test`. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 3
 test: $(VENV)/.test-deps system-deps lint typecheck
 	@status=0; \
-	$(BIN)/pytest -n $(TEST_WORKERS) -m "not heavy" || status=$$?; \
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist load --maxschedchunk 1 -m "not heavy" || status=$$?; \
 	$(BIN)/pytest -p no:xdist -m heavy || status=$$?; \
 	exit $$status
 

@@ -65,3 +65,37 @@ def context(browser: Any) -> Iterator[Any]:
     ctx = browser.new_context()
     yield ctx
     ctx.close()
+
+
+#: The longest tests (paced producers, killed and restarted servers, Hypothesis's thousands of
+#: requests), longest first: `make test` hands tests to its xdist workers one at a time in
+#: collection order (``--maxschedchunk 1``), so these start first and none of them starts last,
+#: alone, while the other workers have finished.
+LONG_FIRST = (
+    "tests/e2e/test_hidden_tab.py::",
+    "tests/security/test_hostile_input.py::test_publish",
+    "tests/e2e/test_slow_link.py::",
+    "tests/scale/test_multihost.py::",
+    "tests/stores/test_redis_cluster.py::test_killing_a_master",
+    "tests/scale/test_producers.py::",
+    "tests/security/test_hostile_input.py::test_poll",
+    "tests/security/test_hostile_input.py::test_events",
+    "tests/scale/test_restart.py::",
+    "tests/scale/test_outage.py::test_pages_survive",
+    "tests/reliability/test_crash.py::",
+    "tests/e2e/test_apps_chat.py::test_join_shows",
+    "tests/features/test_graph_controls.py::test_a_callback_reading",
+    "tests/e2e/test_examples.py::test_scaled_app",
+    "tests/e2e/test_apps_gallery.py::",
+    "tests/scale/test_fanout.py::",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        for i, prefix in enumerate(LONG_FIRST):
+            if item.nodeid.startswith(prefix):
+                return i
+        return len(LONG_FIRST)
+
+    items.sort(key=rank)  # stable: every other test keeps its place

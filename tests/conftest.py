@@ -75,7 +75,6 @@ LONG_FIRST = (
     "tests/e2e/test_hidden_tab.py::",
     "tests/security/test_hostile_input.py::test_publish",
     "tests/e2e/test_slow_link.py::",
-    "tests/scale/test_multihost.py::",
     "tests/stores/test_redis_cluster.py::test_killing_a_master",
     "tests/scale/test_producers.py::",
     "tests/security/test_hostile_input.py::test_poll",

@@ -1,15 +1,18 @@
 """Live events leave from the fan-out's wake-up itself, with no task step per stream, over a
 real uvicorn; a send that must wait for a full socket is finished by the stream's task, and
-nothing is lost or repeated either way."""
+nothing is lost or repeated either way. The loop's one timer for open streams wakes for the
+nearest deadline, not every second: a busy stream moves its heartbeat on and costs none."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+import pytest
 from dash import Dash, html
 
 from livedash import Hub, TransportConfig
@@ -17,6 +20,7 @@ from livedash.events import Event
 from livedash.stores import MemoryStore
 from livedash.testing import UvicornServer, wait_until
 from livedash.transport.asgi_types import ASGIApp, Receive, Scope, Send
+from livedash.transport.driver import Ticker
 from livedash.transport.serving import asgi_server
 from tests.reliability.clients import DONE, Reader, connect, first_message
 
@@ -80,6 +84,13 @@ def _serve(hub: Hub, servers: list[UvicornServer]) -> tuple[UvicornServer, SendR
     return server, recorder
 
 
+def _follow(server: UvicornServer, stream: str) -> Reader:
+    """A reader of ``stream``'s event stream, started once its subscription is live."""
+    client = connect(server.port, f"/livedash/events?stream={stream}")
+    first_message(client)
+    return Reader(client)
+
+
 def test_live_events_are_sent_by_the_wake_up_in_order_exactly_once(
     hub_factory: Callable[..., Hub],
 ) -> None:
@@ -87,9 +98,7 @@ def test_live_events_are_sent_by_the_wake_up_in_order_exactly_once(
     servers: list[UvicornServer] = []
     try:
         server, recorder = _serve(hub, servers)
-        client = connect(server.port, "/livedash/events?stream=live")
-        first_message(client)
-        reader = Reader(client)
+        reader = _follow(server, "live")
         for i in range(30):
             hub.publish("live", {"i": i})
             wait_until(partial(_more_than, reader.seqs, i), 30, f"event {i + 1} delivered")
@@ -152,9 +161,7 @@ def test_an_overflow_met_by_the_wake_up_catches_up_in_a_thread_not_on_the_loop()
     servers: list[UvicornServer] = []
     try:
         server, _ = _serve(hub, servers)
-        client = connect(server.port, "/livedash/events?stream=burst")
-        first_message(client)
-        reader = Reader(client)
+        reader = _follow(server, "burst")
         hub.publish("burst", {"i": 0})
         wait_until(partial(_more_than, reader.seqs, 0), 30, "the first event delivered")
         # Parked again (in the step that sent it): a burst far past the queue's 8 overflows
@@ -175,3 +182,38 @@ def test_an_overflow_met_by_the_wake_up_catches_up_in_a_thread_not_on_the_loop()
         for server in servers:
             server.stop()
         hub.close()
+
+
+#: Seconds the stream is kept busy: the fixed one-second tick it replaces ran at least twice.
+BUSY = 2.5
+
+
+def test_a_busy_stream_costs_no_ticker_wake_up_until_its_heartbeat(
+    hub_factory: Callable[..., Hub], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs: list[float] = []
+    real_run = Ticker._run
+
+    def counted(ticker: Ticker) -> None:
+        runs.append(time.monotonic())
+        real_run(ticker)
+
+    monkeypatch.setattr(Ticker, "_run", counted)
+    hub = hub_factory()
+    servers: list[UvicornServer] = []
+    try:
+        server, _ = _serve(hub, servers)  # heartbeat 30 s
+        reader = _follow(server, "busy")
+        started = time.monotonic()
+        sent = 0
+        # One event at a time, each awaited, for BUSY seconds of an open, busy stream.
+        while time.monotonic() - started < BUSY:
+            hub.publish("busy", {"i": sent})
+            sent += 1
+            wait_until(partial(_more_than, reader.seqs, sent - 1), 30, f"event {sent}")
+        assert runs == [], f"the ticker woke {len(runs)} times with no deadline due"
+        hub.publish("busy", DONE)
+        assert reader.finish() == list(range(1, sent + 2))
+    finally:
+        for server in servers:
+            server.stop()

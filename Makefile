@@ -37,19 +37,14 @@ typecheck: $(VENV)/.test-deps
 	$(BIN)/mypy
 
 ## test: lint, type-check and run the whole suite (installs chromium/redis-server if missing)
-## Most tests wait on servers, timers and browsers rather than compute, so they run on
-## TEST_WORKERS xdist processes (one more than the cores), handed out one at a time, the longest
-## first (tests/conftest.py). Then, alone and one at a time: the `heavy` ones, which need the
-## cores to themselves, and the `netns` ones, whose network namespaces make Chromium fail every
-## page request in flight beside them (net::ERR_NETWORK_CHANGED). Both parts always run; either
-## failing fails `make test`. TEST_WORKERS=0: one process.
+## The Python packages and the system ones install side by side; then scripts/run-tests.sh
+## runs ruff, mypy and the suite in lanes that keep both cores busy: the tests without a
+## browser (TEST_WORKERS xdist workers) beside ruff, mypy and the `netns` tests, then the
+## browser tests, then the `heavy` ones two at a time. TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 3
-test: $(VENV)/.test-deps system-deps lint typecheck
-	@status=0; \
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist load --maxschedchunk 1 -m "not heavy and not netns" \
-		|| status=$$?; \
-	$(BIN)/pytest -p no:xdist -m "heavy or netns" || status=$$?; \
-	exit $$status
+test:
+	@$(MAKE) --no-print-directory -j2 $(VENV)/.test-deps system-deps
+	TEST_WORKERS=$(TEST_WORKERS) ./scripts/run-tests.sh
 
 $(VENV)/.bench-deps: pyproject.toml $(VENV)/.test-deps
 	$(BIN)/pip install -q -e '.[test,bench]'

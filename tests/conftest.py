@@ -72,9 +72,14 @@ def context(browser: Any) -> Iterator[Any]:
 #: collection order (``--maxschedchunk 1``), so these start first and none of them starts last,
 #: alone, while the other workers have finished.
 LONG_FIRST = (
+    # heavy, two at a time: the longest first, so the other worker takes the rest meanwhile
+    "tests/reliability/test_graph_load.py::",
+    "tests/e2e/test_apps_ticker.py::test_every_tick",
+    "tests/e2e/test_graph.py::",
     "tests/e2e/test_hidden_tab.py::",
     "tests/security/test_hostile_input.py::test_publish",
     "tests/e2e/test_slow_link.py::",
+    "tests/e2e/test_components.py::test_notifications",
     "tests/stores/test_redis_cluster.py::test_killing_a_master",
     "tests/scale/test_producers.py::",
     "tests/security/test_hostile_input.py::test_poll",
@@ -90,7 +95,17 @@ LONG_FIRST = (
 )
 
 
+#: Fixtures that open a browser: a test that uses one is a ``browser`` test (`make test` runs
+#: none beside the ``netns`` tests), marked or not.
+BROWSER_FIXTURES = {"browser", "context", "livedash_browser", "livedash_page"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects on the marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if BROWSER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.browser)
+
     def rank(item: pytest.Item) -> int:
         for i, prefix in enumerate(LONG_FIRST):
             if item.nodeid.startswith(prefix):

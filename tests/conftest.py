@@ -4,15 +4,13 @@ headless Chromium."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from livedash import Hub
-from livedash.testing import LiveServer, UvicornServer, chromium_path, wait_until
+from livedash.testing import LiveServer, UvicornServer, chromium_path
 
 # tests/features/test_range.py imports LiveServer from here.
 __all__ = ["LiveServer"]
@@ -100,20 +98,6 @@ LONG_FIRST = (
 #: Fixtures that open a browser: a test that uses one is a ``browser`` test (`make test` runs
 #: none beside the ``netns`` tests), marked or not.
 BROWSER_FIXTURES = {"browser", "context", "livedash_browser", "livedash_page"}
-#: scripts/run-tests.sh runs the ``netns`` tests beside this session and names here a file
-#: that exists until they end: their namespaces make Chromium fail every request in flight
-#: (net::ERR_NETWORK_CHANGED), so browser tests wait for it to go. They are handed out after
-#: every other test, so by then the netns tests are usually over.
-NETNS_RUNNING = os.environ.get("LIVEDASH_NETNS_RUNNING")
-#: Longest a browser test waits for them (under pytest-timeout's 120 s for the whole test).
-NETNS_WAIT = 90.0
-
-
-@pytest.fixture(autouse=True)
-def _no_browser_beside_netns(request: pytest.FixtureRequest) -> None:
-    if NETNS_RUNNING and request.node.get_closest_marker("browser"):
-        gate = Path(NETNS_RUNNING)
-        wait_until(lambda: not gate.exists(), NETNS_WAIT, "the netns tests beside end", 0.2)
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m selects on the marks
@@ -122,13 +106,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if BROWSER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.browser)
 
-    def rank(item: pytest.Item) -> tuple[bool, int]:
-        browser = item.get_closest_marker("browser") is not None
+    def rank(item: pytest.Item) -> int:
         for i, prefix in enumerate(LONG_FIRST):
             if item.nodeid.startswith(prefix):
-                return browser, i
-        return browser, len(LONG_FIRST)
+                return i
+        return len(LONG_FIRST)
 
-    # The tests without a browser first (see NETNS_RUNNING), each part longest first; stable:
-    # every other test keeps its place.
-    items.sort(key=rank)
+    items.sort(key=rank)  # stable: every other test keeps its place

@@ -26,7 +26,7 @@ from playwright.sync_api import sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import CHROMIUM_FLAGS, free_port  # noqa: E402
+from livedash.testing import CHROMIUM_FLAGS, free_port  # noqa: E402
 
 COUNT_TICKS = """() => {
   window.__ticks = 0;

@@ -20,10 +20,9 @@ from werkzeug.serving import make_server
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import CHROMIUM_FLAGS, free_port  # noqa: E402
-
 from livedash import Hub  # noqa: E402
 from livedash.apps import chat, gallery  # noqa: E402
+from livedash.testing import CHROMIUM_FLAGS, free_port  # noqa: E402
 
 CONVERSATION = [
     ("Ada", "Morning! Is the ticker feed back up?"),

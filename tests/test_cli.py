@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import itertools
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from livedash.cli import main
-from livedash.testing import free_port, serving
+from livedash.testing import ServedProcess, free_port, serving
 from tests.cli_process import one_line_error, run_cli
 
 
@@ -164,3 +165,20 @@ def test_idle_event_stream_gets_keepalive_comments_at_the_heartbeat(
     assert lines[0] == b"retry: 1000\n"
     assert sum(line.startswith(b":") for line in lines) == 3
     assert not any(line.startswith(b"data: [[") for line in lines)  # idle: no event
+
+
+@pytest.mark.parametrize("command", ["run", "serve"])
+def test_ctrl_c_ends_the_server_without_a_traceback(command: str, tmp_path: Path) -> None:
+    port = free_port()
+    argv = [str(Path(sys.executable).parent / "livedash"), command, "seed", "--port", str(port)]
+    argv += ["--store", f"sqlite:///{tmp_path / 'live.db'}"]
+    if command == "serve":
+        argv += ["--workers", "1"]
+    with ServedProcess(
+        argv, f"http://127.0.0.1:{port}", tmp_path / "out.log", cwd=tmp_path
+    ) as served:
+        served.kill(signal.SIGINT)  # as a terminal's Ctrl-C: to the whole process group
+    assert served.proc is not None
+    output = served.output()
+    assert "Traceback" not in output, output
+    assert served.proc.returncode in (0, 130), (served.proc.returncode, output)

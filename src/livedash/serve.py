@@ -332,7 +332,13 @@ def run(app: Any, host: str, port: int) -> None:
     )
     raise_file_limit()
     freeze_startup_objects()
-    Server(config).run()
+    try:
+        Server(config).run()
+    except KeyboardInterrupt:
+        # uvicorn shuts down on Ctrl-C, then raises it again for the caller: the shutdown is
+        # done, so end as `livedash serve` and Flask's server do, without a traceback (130:
+        # the shell's status for a Ctrl-C).
+        raise SystemExit(130) from None
 
 
 def check_app(spec: str) -> None:

@@ -168,17 +168,29 @@ def test_idle_event_stream_gets_keepalive_comments_at_the_heartbeat(
 
 
 @pytest.mark.parametrize("command", ["run", "serve"])
-def test_ctrl_c_ends_the_server_without_a_traceback(command: str, tmp_path: Path) -> None:
+def test_ctrl_c_ends_the_server_and_its_open_streams_at_once_without_a_traceback(
+    command: str, tmp_path: Path
+) -> None:
     port = free_port()
     argv = [str(Path(sys.executable).parent / "livedash"), command, "seed", "--port", str(port)]
     argv += ["--store", f"sqlite:///{tmp_path / 'live.db'}"]
     if command == "serve":
-        argv += ["--workers", "1"]
+        argv += ["--workers", "2"]
     with ServedProcess(
         argv, f"http://127.0.0.1:{port}", tmp_path / "out.log", cwd=tmp_path
     ) as served:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/livedash/events?stream=seed")
+        stream = conn.getresponse()
+        assert stream.readline() == b"retry: 1000\n"
         served.kill(signal.SIGINT)  # as a terminal's Ctrl-C: to the whole process group
+        # The open stream's body ends, complete (chunked: its last chunk came; an
+        # IncompleteRead otherwise), and the client resumes from its last event elsewhere.
+        stream.read()
+        conn.close()
     assert served.proc is not None
     output = served.output()
     assert "Traceback" not in output, output
+    # Not held until uvicorn's graceful timeout cancels it.
+    assert "timeout graceful shutdown exceeded" not in output, output
     assert served.proc.returncode in (0, 130), (served.proc.returncode, output)

@@ -44,7 +44,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import HANDLED_SIGNALS
 
 from livedash.errors import ConfigError
-from livedash.transport.asgi_types import DISCONNECT_WATCH
+from livedash.transport.asgi_types import DISCONNECT_WATCH, SHUTDOWN_WATCH
 
 #: The one worker class; ``--worker-class`` stays only to explain what replaced the others.
 WORKER_CLASS = "uvicorn"
@@ -419,6 +419,19 @@ def _seconds(env: str, default: float) -> float:
     return seconds
 
 
+def _register(
+    callbacks: list[Callable[[], None]], callback: Callable[[], None]
+) -> Callable[[], None]:
+    """Add ``callback`` to ``callbacks``; returns the function that takes it out again."""
+    callbacks.append(callback)
+
+    def forget() -> None:
+        with contextlib.suppress(ValueError):
+            callbacks.remove(callback)
+
+    return forget
+
+
 class HttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a deadline for each request to arrive, and
     ``--limit-concurrency`` counting connections from their first request on.
@@ -438,6 +451,8 @@ class HttpProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
         self._on_lost: list[Callable[[], None]] | None = None
+        self._on_shutdown: list[Callable[[], None]] | None = None
+        self._stopping = False
 
     def _arm(self, seconds: float) -> None:
         self._disarm()
@@ -470,19 +485,33 @@ class HttpProtocol(HttpToolsProtocol):
         for callback in callbacks:
             callback()
 
+    def shutdown(self) -> None:
+        """The server stops (it accepts no more connections): uvicorn's graceful shutdown,
+        and the responses that asked (:meth:`_watch_shutdown`) are told. An open event
+        stream would otherwise hold the shutdown for its whole graceful timeout (5 s: a
+        Ctrl-C or a deploy waited that long whenever a tab was open)."""
+        super().shutdown()
+        self._stopping = True
+        callbacks, self._on_shutdown = self._on_shutdown or [], None
+        for callback in callbacks:
+            callback()
+
     def _watch_disconnect(self, callback: Callable[[], None]) -> Callable[[], None]:
         """The :data:`~livedash.transport.asgi_types.DISCONNECT_WATCH` extension: run
         ``callback`` when this connection is lost; returns its unregistering."""
         if self._on_lost is None:
             self._on_lost = []
-        callbacks = self._on_lost
-        callbacks.append(callback)
+        return _register(self._on_lost, callback)
 
-        def forget() -> None:
-            with contextlib.suppress(ValueError):
-                callbacks.remove(callback)
-
-        return forget
+    def _watch_shutdown(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """The :data:`~livedash.transport.asgi_types.SHUTDOWN_WATCH` extension: run
+        ``callback`` when the server shuts down; returns its unregistering."""
+        if self._stopping:  # a stream that started while the server was stopping
+            self.loop.call_soon(callback)
+            return lambda: None
+        if self._on_shutdown is None:
+            self._on_shutdown = []
+        return _register(self._on_shutdown, callback)
 
     def on_message_begin(self) -> None:
         """A request begins: from now on the connection counts toward the limit. Its scope
@@ -491,6 +520,7 @@ class HttpProtocol(HttpToolsProtocol):
         self.connections.add(self)
         extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
         extensions[DISCONNECT_WATCH] = self._watch_disconnect
+        extensions[SHUTDOWN_WATCH] = self._watch_shutdown
 
     def on_headers_complete(self) -> None:
         """The head is in: the body (if any) has :attr:`body_timeout` to follow. The response

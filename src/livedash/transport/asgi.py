@@ -17,7 +17,14 @@ from urllib.parse import parse_qs
 
 from livedash.hub import Hub, WakeBatch
 from livedash.transport import Mount, TransportConfig, add_client, record_mount
-from livedash.transport.asgi_types import DISCONNECT_WATCH, ASGIApp, Receive, Scope, Send
+from livedash.transport.asgi_types import (
+    DISCONNECT_WATCH,
+    SHUTDOWN_WATCH,
+    ASGIApp,
+    Receive,
+    Scope,
+    Send,
+)
 from livedash.transport.driver import Ticker, drive, respond
 from livedash.transport.fairpool import FairPool
 from livedash.transport.guard import ASK_HEADER, ask, is_question, secret_of, yes_headers
@@ -97,6 +104,7 @@ class LivedashASGI:
         # Not kept here while the response lasts (an event stream: for hours): its query and
         # headers (~1 KiB from a browser) are read by now or held by the handler if needed.
         del request
+        extensions = scope.get("extensions", {})
         await drive(
             handler,
             batch=state[0],
@@ -106,7 +114,8 @@ class LivedashASGI:
             send=send,
             stall_timeout=self.config.stall_timeout,
             catch_up=state[2],
-            watch_disconnect=scope.get("extensions", {}).get(DISCONNECT_WATCH),
+            watch_disconnect=extensions.get(DISCONNECT_WATCH),
+            watch_shutdown=extensions.get(SHUTDOWN_WATCH),
         )
 
 

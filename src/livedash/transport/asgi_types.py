@@ -18,3 +18,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 #: awaiting ``receive()`` to hear it. Elsewhere a stream keeps such a task.
 DISCONNECT_WATCH = "livedash.disconnect_watch"
 DisconnectWatch = Callable[[Callable[[], None]], Callable[[], None]]
+
+#: The same for the server's shutdown (``scope["extensions"][SHUTDOWN_WATCH]``, a
+#: :data:`DisconnectWatch`): ``callback()`` runs once the server has stopped accepting
+#: connections. An event stream then ends its body at once rather than holding the shutdown
+#: for its graceful timeout; its client resumes from its last event wherever it reconnects.
+SHUTDOWN_WATCH = "livedash.shutdown_watch"

@@ -47,6 +47,7 @@ async def drive(
     stall_timeout: float | None,
     catch_up: FairPool | None = None,
     watch_disconnect: DisconnectWatch | None = None,
+    watch_shutdown: DisconnectWatch | None = None,
 ) -> None:
     """Run ``handler`` on the event loop and send its response.
 
@@ -56,7 +57,8 @@ async def drive(
     ``stall_timeout`` seconds is cut (the ASGI twin of ``TCP_USER_TIMEOUT`` under WSGI).
     Either way the handler is closed, which unsubscribes. Subscriptions wake their waits
     through ``batch``, the loop's :class:`~livedash.hub.WakeBatch`; an open stream's
-    heartbeat and stall cut are timed by ``ticker``, the loop's :class:`Ticker`."""
+    heartbeat and stall cut are timed by ``ticker``, the loop's :class:`Ticker`. A stream
+    ends its body when the server shuts down, if ``watch_shutdown`` tells it so."""
     driver = _Driver(handler, batch, catch_up)
     try:
         sent: bytes | None = None
@@ -92,6 +94,7 @@ async def drive(
                     stall_timeout,
                     ticker,
                     watch_disconnect,
+                    watch_shutdown,
                 )
                 return
             else:
@@ -175,6 +178,8 @@ class _Driver:
         #: the client disconnected (set when the server or the stream's watcher says so,
         #: which also wakes the wait)
         self.gone = False
+        #: the server shuts down: the stream ends its body (set with a wake, as ``gone``)
+        self.ending = False
         self.offload = False
         self.in_thread: asyncio.Future[Step | Response | None] | None = None
         self.waking: Subscription | None = None
@@ -246,7 +251,7 @@ class _Driver:
         stream per event (at 2,000 streams, resolving a future and resuming the task was
         over a quarter of the loop's time per delivery). Anything else (a send the server
         must wait to drain, a catch-up, the end) is handed to the task, which is woken."""
-        if not self.parked or self.gone or self.handover is not None:
+        if not self.parked or self.gone or self.ending or self.handover is not None:
             self.wake()
             return
         self.handover = self._deliver()
@@ -376,9 +381,10 @@ async def _stream(
     stall_timeout: float | None,
     ticker: Ticker,
     watch_disconnect: DisconnectWatch | None = None,
+    watch_shutdown: DisconnectWatch | None = None,
 ) -> None:
-    """Send a started stream's chunks until the handler ends or the client goes (or stops
-    reading for ``stall_timeout`` seconds: ``ticker`` cuts it)."""
+    """Send a started stream's chunks until the handler ends, the client goes (or stops
+    reading for ``stall_timeout`` seconds: ``ticker`` cuts it) or the server shuts down."""
     driver.task = asyncio.current_task()
     driver.stall_timeout = stall_timeout
     driver.send, driver.encode = send, encode
@@ -396,11 +402,16 @@ async def _stream(
 
     # Told by the server when it can (livedash run / serve); otherwise a task of the stream's
     # own awaits receive() (a task and its frames: ~1 KiB per held stream).
+    def ending() -> None:
+        driver.ending = True
+        driver.wake()
+
     forget = watch_disconnect(lost) if watch_disconnect is not None else None
     watcher = asyncio.create_task(watch()) if forget is None else None
+    forget_shutdown = watch_shutdown(ending) if watch_shutdown is not None else None
     try:
         try:
-            while not driver.gone:
+            while not driver.gone and not driver.ending:
                 handover, driver.handover = driver.handover, None
                 if handover is None or handover.advance:
                     step = await driver.next(None)
@@ -467,6 +478,8 @@ async def _stream(
             watcher.cancel()
         if forget is not None:
             forget()
+        if forget_shutdown is not None:
+            forget_shutdown()
 
 
 @dataclass

@@ -62,7 +62,8 @@ BODY_TIMEOUT = 30.0
 HEADER_TIMEOUT_ENV, BODY_TIMEOUT_ENV = "LIVEDASH_HEADER_TIMEOUT", "LIVEDASH_BODY_TIMEOUT"
 #: Seconds an idle kept-alive connection stays open after a response (uvicorn's default).
 KEEP_ALIVE = 5
-#: Seconds a stopping worker lets open streams run; clients reconnect and resume anyway.
+#: Seconds a stopping worker lets requests in progress finish (open event streams end at once:
+#: their clients reconnect and resume anyway).
 GRACEFUL_TIMEOUT = 5
 #: The key apps sign sessions with (see livedash.apps.chat), shared by the workers.
 SECRET_ENV = "LIVEDASH_SECRET"

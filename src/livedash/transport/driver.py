@@ -395,6 +395,10 @@ async def _stream(
         driver.gone = True
         driver.wake()
 
+    def ending() -> None:
+        driver.ending = True
+        driver.wake()
+
     async def watch() -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
@@ -402,12 +406,10 @@ async def _stream(
 
     # Told by the server when it can (livedash run / serve); otherwise a task of the stream's
     # own awaits receive() (a task and its frames: ~1 KiB per held stream).
-    def ending() -> None:
-        driver.ending = True
-        driver.wake()
-
     forget = watch_disconnect(lost) if watch_disconnect is not None else None
     watcher = asyncio.create_task(watch()) if forget is None else None
+    # A shutdown is heard only from a server that tells it; elsewhere the server's own
+    # graceful timeout ends the stream (see the CancelledError below).
     forget_shutdown = watch_shutdown(ending) if watch_shutdown is not None else None
     try:
         try:

@@ -6,16 +6,21 @@ APP    ?= gallery
 
 .PHONY: run test lint typecheck bench bench-quick soak clean system-deps docs cluster-demo
 
+# uv installs the same versions pip resolves, from PyPI as pip does here, in ~4 s instead of
+# ~22 s (most of `make test`'s set-up on a clean clone): it downloads in parallel and compiles
+# no bytecode up front; Python compiles each module on its first import instead.
+INSTALL := $(BIN)/uv pip install -q --python $(BIN)/python
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q uv
 
 $(VENV)/.run-deps: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(INSTALL) -e .
 	touch $@
 
 $(VENV)/.test-deps: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[test,docs]'
+	$(INSTALL) -e '.[test,docs]'
 	touch $@ $(VENV)/.run-deps
 
 ## run: serve the gallery (Seed, Monitor, Ticker, Chat) on http://127.0.0.1:8050 (embedded SQLite store; APP=seed|monitor|ticker|chat for one)
@@ -47,7 +52,7 @@ test:
 	TEST_WORKERS=$(TEST_WORKERS) ./scripts/run-tests.sh
 
 $(VENV)/.bench-deps: pyproject.toml $(VENV)/.test-deps
-	$(BIN)/pip install -q -e '.[test,bench]'
+	$(INSTALL) -e '.[test,bench]'
 	touch $@
 
 ## bench: livedash vs the polling recipe vs Dash WebSocket callbacks (<15 min; ARGS=--quick)

@@ -90,7 +90,10 @@ def test_a_hidden_tab_draws_nothing_and_catches_up_in_one_batch(
     # Caught up in one batch: one extendTraces of all the points published while hidden.
     assert shown["extends"] - during["extends"] == 1
     assert shown["batches"] - during["batches"] == 1
-    # Hidden costs next to nothing: no layout, no style recalculation, and far less main-thread
-    # time for three times the events than the visible window took to draw its third.
+    # Hidden costs next to nothing: no layout, no style recalculation, and a tenth of the
+    # script time for three times the events than the visible window took to draw its third.
+    # Not TaskDuration: it is the wall time of the main thread's tasks, which grows with
+    # whatever else the machine runs (seen on a loaded run: 3.07 s hidden for 0.03 s of
+    # script, against 5.2 s visible for 4.3 s of script).
     assert hidden["LayoutCount"] == 0 and hidden["RecalcStyleCount"] == 0, hidden
-    assert hidden["TaskDuration"] < visible["TaskDuration"] / 3, (hidden, visible)
+    assert hidden["ScriptDuration"] < visible["ScriptDuration"] / 10, (hidden, visible)

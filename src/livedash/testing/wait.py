@@ -18,11 +18,11 @@ PORT_RANGE = range(20000, 32768)
 _HANDED_OUT: set[int] = set()
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port on ``host`` that nothing is bound to right now, from :data:`PORT_RANGE`
-    and never handed out before by this process."""
+def free_port(host: str = "127.0.0.1", ports: range = PORT_RANGE) -> int:
+    """A TCP port on ``host`` that nothing is bound to right now, from ``ports`` (default
+    :data:`PORT_RANGE`) and never handed out before by this process."""
     for _ in range(1000):
-        port = random.choice(PORT_RANGE)
+        port = random.choice(ports)
         if port in _HANDED_OUT:
             continue
         with socket.socket() as s:
@@ -33,7 +33,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         _HANDED_OUT.add(port)
         return port
     raise RuntimeError(
-        f"no free TCP port on {host} in {PORT_RANGE.start}-{PORT_RANGE.stop - 1} after 1000 "
+        f"no free TCP port on {host} in {ports.start}-{ports.stop - 1} after 1000 "
         "tries: stop what holds them, or serve on a port of your own"
     )
 

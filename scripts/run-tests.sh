@@ -9,8 +9,8 @@
 #   2. once both are over, the `heavy` tests (many tabs drawing, high event rates), two at a
 #      time.
 #
-# Tests go to workers one at a time, the longest first (tests/conftest.py), so none starts
-# last beside idle workers. TEST_WORKERS=0: everything in one process, one lane after another.
+# Tests go to workers one at a time, the longest first, each paired with a short one
+# (tests/conftest.py), so none starts last beside idle workers. TEST_WORKERS=0: everything in one process, one lane after another.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 # Cache bytecode even where the environment says not to (this machine sets
@@ -61,6 +61,6 @@ cat "$logs/checks"
 tail -n +1 --pid="$second" -f "$logs/second"
 wait "$second" || status=1
 
-# Lane 3, alone.
+# Lane 2, alone.
 "$BIN/pytest" -n 2 "${spread[@]}" -m heavy || status=1
 exit $status

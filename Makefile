@@ -44,9 +44,8 @@ typecheck: $(VENV)/.test-deps
 ## test: lint, type-check and run the whole suite (installs chromium/redis-server if missing)
 ## The Python packages and the system ones install side by side; then scripts/run-tests.sh
 ## runs ruff, mypy and the suite in lanes that keep both cores busy: the tests without a
-## browser (TEST_WORKERS + 1 xdist workers) beside ruff, mypy and a second lane (the `netns`
-## tests, then the browser tests); then the `heavy` ones two at a time. TEST_WORKERS=0: one
-## process.
+## browser (TEST_WORKERS + 1 xdist workers) beside ruff, mypy and the `netns` tests, then the
+## browser tests, then the `heavy` ones two at a time. TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 3
 test:
 	@$(MAKE) --no-print-directory -j2 $(VENV)/.test-deps system-deps

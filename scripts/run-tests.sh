@@ -2,15 +2,15 @@
 # `make test`'s checks and suite, in lanes that keep both cores busy without tests that harm
 # each other running side by side. Every lane always runs; any failure fails the whole.
 #
-#   1. the tests that use no browser (TEST_WORKERS + 1 xdist workers), and beside them ruff,
-#      mypy and a second lane: the `netns` tests one at a time (their network namespaces make
-#      Chromium fail every request in flight, net::ERR_NETWORK_CHANGED, so no browser may run
-#      meanwhile), then the browser tests (TEST_WORKERS workers);
-#   2. once both are over, the `heavy` tests (many tabs drawing, high event rates), two at a
-#      time.
+#   1. ruff and mypy, the tests that use no browser (TEST_WORKERS + 1 xdist workers) and, beside
+#      them, the `netns` tests one at a time: their network namespaces make Chromium fail
+#      every request in flight (net::ERR_NETWORK_CHANGED), so no browser may run meanwhile;
+#   2. the browser tests (TEST_WORKERS workers);
+#   3. the `heavy` tests (many tabs drawing, high event rates), two at a time.
 #
 # Tests go to workers one at a time, the longest first, each paired with a short one
-# (tests/conftest.py), so none starts last beside idle workers. TEST_WORKERS=0: everything in one process, one lane after another.
+# (tests/conftest.py), so none starts last beside idle workers. TEST_WORKERS=0: everything
+# in one process, one lane after another.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 # Cache bytecode even where the environment says not to (this machine sets
@@ -35,32 +35,22 @@ logs="$(mktemp -d)"
 trap 'rm -rf "$logs"' EXIT
 spread=(--dist load --maxschedchunk 1)
 
-# Lane 1: the light tests, live on the terminal; beside them ruff and mypy, and a second
-# lane that runs the netns tests and then, once no namespace is left, the browser tests (the
-# light tests alone leave a core a third idle: they wait on servers, Redis and paced producers).
-# What runs beside writes to logs, shown once the light tests are over.
+# Lane 1: what runs beside the light tests writes to a log, shown once it is over.
 { "$BIN/ruff" check src tests bench && "$BIN/ruff" format --check src tests bench \
     && "$BIN/mypy"; } >"$logs/checks" 2>&1 &
 checks=$!
-{
-  lane=0
-  echo "---- netns"
-  "$BIN/pytest" -p no:xdist -m netns || lane=1
-  echo "---- browser"
-  "$BIN/pytest" -n "$WORKERS" "${spread[@]}" -m "browser and not heavy and not netns" || lane=1
-  exit $lane
-} >"$logs/second" 2>&1 &
-second=$!
+"$BIN/pytest" -p no:xdist -m netns >"$logs/netns" 2>&1 &
+netns=$!
 # One worker more here: these tests wait more than they compute (servers starting, Redis
 # restarting, paced producers), so a fourth keeps the cores busy (measured alone: 92 -> 84 s).
 "$BIN/pytest" -n "$((WORKERS + 1))" "${spread[@]}" -m "$LIGHT" || status=1
-wait "$checks" || status=1
-echo "---- checks"
-cat "$logs/checks"
-# The second lane so far, then the rest of it as it comes.
-tail -n +1 --pid="$second" -f "$logs/second"
-wait "$second" || status=1
+for lane in checks netns; do
+  wait "${!lane}" || status=1
+  echo "---- $lane"
+  cat "$logs/$lane"
+done
 
-# Lane 2, alone.
+# Lane 2 and 3.
+"$BIN/pytest" -n "$WORKERS" "${spread[@]}" -m "browser and not heavy and not netns" || status=1
 "$BIN/pytest" -n 2 "${spread[@]}" -m heavy || status=1
 exit $status

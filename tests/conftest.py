@@ -72,15 +72,17 @@ def context(browser: Any) -> Iterator[Any]:
 #: The longest tests (paced producers, killed and restarted servers, Hypothesis's thousands of
 #: requests), longest first: `make test` hands tests to its xdist workers one at a time in
 #: collection order (``--maxschedchunk 1``), so these start first and none of them starts last,
-#: alone, while the other workers have finished. In the browser lane the two that mostly wait
-#: (the hidden tab: 0.2 CPU-s per second, the slow link: 0.4) do not start together: beside
-#: the hidden tab go the tests that keep a core busy, and the slow link starts when the
-#: hidden tab is about done (started together, the lane's first ~30 s used 1.0-1.3 cores).
+#: alone, while the other workers have finished. The browser lane's three workers share two
+#: cores, and some of its long tests mostly wait (CPU-s per second, run alone: the hidden tab
+#: 0.2, the slow link 0.4, notifications 0.6, a restart 0.9): the hidden tab starts beside
+#: tests that keep a core busy (1.3-1.9), and those that wait follow once it is about done
+#: (started together, they left the lane's first ~40 s at 1.0-1.6 cores).
 LONG_FIRST = (
     # heavy, two at a time: the longest first, so the other worker takes the rest meanwhile
     "tests/reliability/test_graph_load.py::",
     "tests/e2e/test_graph.py::",
     "tests/e2e/test_apps_ticker.py::test_every_tick",
+    # browser, beside the hidden tab (~45 s): ~40 s of the busiest tests for two workers
     "tests/e2e/test_hidden_tab.py::",
     "tests/reliability/test_crash.py::",
     "tests/e2e/test_apps_chat.py::test_join_shows",
@@ -90,12 +92,16 @@ LONG_FIRST = (
     "tests/scale/test_producers.py::",
     "tests/security/test_hostile_input.py::test_poll",
     "tests/security/test_hostile_input.py::test_events",
+    "tests/e2e/test_apps_gallery.py::",
     "tests/e2e/test_examples.py::test_scaled_app",
+    "tests/scale/test_fanout.py::",
+    "tests/e2e/test_apps_layout.py::test_badge_covers_no_graph",
+    "tests/e2e/test_apps_chat.py::test_a_message_sent",
+    "tests/e2e/test_apps_chat.py::test_html_and_script",
+    # browser, then those that wait, each beside busy ones; the slow link last (~25 s)
     "tests/e2e/test_components.py::test_notifications",
     "tests/scale/test_restart.py::",
     "tests/scale/test_outage.py::test_pages_survive",
-    "tests/e2e/test_apps_gallery.py::",
-    "tests/scale/test_fanout.py::",
     "tests/e2e/test_slow_link.py::",
 )
 

@@ -52,6 +52,11 @@ def _seed(hub: Hub, stream: str, seconds: int, spike_at: int | None = None) -> f
     return now - 1
 
 
+def _seeded_since(newest: float, seconds: int, t: float) -> int:
+    """How many of the points ``_seed`` wrote (``newest`` its return) are at ``t`` or later."""
+    return sum(1 for i in range(seconds) if newest - (seconds - 1) + i >= t)
+
+
 def _wait_loaded(page: Any, span: str) -> None:
     page.wait_for_function(
         f"() => {W}.mode === 'live' && String({W}.span) === '{span}' && {W}.lastLoad"
@@ -81,10 +86,10 @@ def test_window_selector_shows_the_right_span_and_keeps_streaming(
         since = page.evaluate(f"{W}.lastLoad.since")
         assert clicked - span - 1 <= since <= time.time() - span + 1
         # The graph shows exactly the seeded points from there on (one per second).
-        shown = [i for i in range(600) if newest - 599 + i >= since]
-        assert page.evaluate(f"{W}.lastLoad.count") == len(shown) > 0
+        shown = _seeded_since(newest, 600, since)
+        assert page.evaluate(f"{W}.lastLoad.count") == shown > 0
         extent = page.evaluate(EXTENT)
-        assert extent == pytest.approx(len(shown) - 1, abs=0.01), f"{label}: {extent:.2f} s"
+        assert extent == pytest.approx(shown - 1, abs=0.01), f"{label}: {extent:.2f} s"
     # The 24 h window holds all ten minutes; nothing to downsample.
     page.click("button[data-span='86400']")
     _wait_loaded(page, "86400")
@@ -344,14 +349,11 @@ def test_a_callback_reading_the_figure_gets_what_is_drawn(
     hub.publish("f", {"v": 1001.0})
     page.wait_for_function(f"() => {Y}.at(-1) === 1001", timeout=30_000)
     drawn = figure_is_drawn("1 min window")
-
-    def seeded_since(t: float) -> int:
-        return sum(1 for i in range(300) if newest - 299 + i >= t)
-
     # The window holds the live point and the seeded points newer than a minute before the
     # browser appended it, a moment between `published` and now (10 ms either side for the
     # browser's coarser clock): a count that does not depend on how long the machine took.
-    fewest, most = seeded_since(time.time() + 0.01 - 60), seeded_since(published - 0.01 - 60)
+    fewest = _seeded_since(newest, 300, time.time() + 0.01 - 60)
+    most = _seeded_since(newest, 300, published - 0.01 - 60)
     assert 1 + fewest <= drawn <= 1 + most <= 61
 
     page.click("button[data-span='points']")

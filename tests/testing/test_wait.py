@@ -1,8 +1,11 @@
-"""free_port: ports no connection or bind(0) of the kernel's can take back before use."""
+"""free_port: ports no connection or bind(0) of the kernel's can take back before use, and
+that no other live process was handed."""
 
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 from livedash.testing import free_port
@@ -43,3 +46,42 @@ def test_free_port_skips_the_ports_something_is_bound_to() -> None:
     finally:
         for s in held:
             s.close()
+
+
+#: Another 20 ports of the test's own, for the reservation between processes.
+SHARED_PORTS = range(15100, 15120)
+
+HOLDER = f"""
+import sys
+from livedash.testing import free_port
+print(*(free_port(ports=range({SHARED_PORTS.start}, {SHARED_PORTS.stop})) for _ in range(10)))
+sys.stdout.flush()
+sys.stdin.read()  # holds its ports until the test closes stdin
+"""
+
+
+def _holder() -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+
+
+def test_free_port_never_hands_a_port_to_two_live_processes() -> None:
+    # A second process takes half the range and binds nothing: only the reservation keeps
+    # this one off its ports (without it, 10 picks from 20 land on one of them ~all the time).
+    holder = _holder()
+    try:
+        assert holder.stdout is not None
+        theirs = {int(port) for port in holder.stdout.readline().split()}
+        assert len(theirs) == 10
+        ours = {free_port(ports=SHARED_PORTS) for _ in range(10)}
+        assert ours == set(SHARED_PORTS) - theirs
+    finally:
+        holder.communicate(input="", timeout=30)
+    # A process's reservations end with it: the next one can take those ports again.
+    successor = _holder()
+    try:
+        assert successor.stdout is not None
+        assert {int(port) for port in successor.stdout.readline().split()} == theirs
+    finally:
+        successor.communicate(input="", timeout=30)

@@ -86,9 +86,12 @@ class RedisServer:
             "64",
             *self.extra,
         ]
-        proc = self.proc = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.directory
-        )
+        # Its log (stdout) goes to redis.log, whose last lines explain an exit at start.
+        log = self.directory / "redis.log"
+        with log.open("ab") as out:
+            proc = self.proc = subprocess.Popen(
+                args, stdout=out, stderr=subprocess.STDOUT, cwd=self.directory
+            )
 
         def answers() -> bool:
             try:
@@ -98,7 +101,11 @@ class RedisServer:
                 return False
             except redis.ConnectionError:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"redis-server exited with code {proc.returncode}") from None
+                    last = log.read_text(errors="replace").strip().splitlines()[-3:]
+                    raise RuntimeError(
+                        f"redis-server on port {self.port} exited with code {proc.returncode}; "
+                        f"the end of {log}: " + " | ".join(last)
+                    ) from None
                 return False
 
         wait_until(answers, START_DEADLINE, f"redis-server answers on port {self.port}")

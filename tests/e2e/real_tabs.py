@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -93,10 +95,13 @@ def real_browser() -> Iterator[CDP]:
     path = shutil.which("chromium")
     assert path is not None, "chromium is not installed: run `make test`, which installs it"
     profile = Path(tempfile.mkdtemp(prefix="livedash-chromium-"))
+    # In a process group of its own, so that all of Chromium goes at the end: killing only
+    # the browser process left its renderers running on, writing to the removed profile.
     proc = subprocess.Popen(
         [path, *CHROMIUM_FLAGS, "--remote-debugging-port=0", f"--user-data-dir={profile}"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         port_file = profile / "DevToolsActivePort"
@@ -109,7 +114,7 @@ def real_browser() -> Iterator[CDP]:
         with connect(f"ws://127.0.0.1:{lines[0]}{lines[1]}", max_size=None, open_timeout=30) as ws:
             yield CDP(ws)
     finally:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         shutil.rmtree(profile, ignore_errors=True)
 

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import shutil
-import signal
-import subprocess
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +21,7 @@ from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
 
-from livedash.testing import CHROMIUM_FLAGS
+from livedash.testing import CHROMIUM_FLAGS, ServedProcess, free_port
 
 
 class CDP:
@@ -91,36 +89,29 @@ class Tab:
 
 @contextmanager
 def real_browser() -> Iterator[CDP]:
-    """Debian's headless Chromium on a DevTools port; killed and its profile removed after."""
+    """Debian's headless Chromium on a DevTools port, in a process group of its own (the
+    test kit's :class:`ServedProcess`); the whole group killed and its profile removed after."""
     path = shutil.which("chromium")
     assert path is not None, "chromium is not installed: run `make test`, which installs it"
     profile = Path(tempfile.mkdtemp(prefix="livedash-chromium-"))
-    # In a process group of its own, so that all of Chromium goes at the end: killing only
-    # the browser process left its renderers running on, writing to the removed profile.
-    proc = subprocess.Popen(
-        [path, *CHROMIUM_FLAGS, "--remote-debugging-port=0", f"--user-data-dir={profile}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+    port = free_port()
+    browser = ServedProcess(
+        [path, *CHROMIUM_FLAGS, f"--remote-debugging-port={port}", f"--user-data-dir={profile}"],
+        f"http://127.0.0.1:{port}",
+        profile.with_suffix(".log"),
+        ready_path="/json/version",
+        ready_status=200,
+        deadline=60,
     )
     try:
-        port_file = profile / "DevToolsActivePort"
-        deadline = time.monotonic() + 60
-        # Chromium writes its port and browser path once it listens; nothing to await but the file.
-        while len(lines := _read(port_file)) < 2:
-            assert proc.poll() is None, "chromium exited at start"
-            assert time.monotonic() < deadline, "chromium wrote no DevToolsActivePort in 60 s"
-            time.sleep(0.05)
-        with connect(f"ws://127.0.0.1:{lines[0]}{lines[1]}", max_size=None, open_timeout=30) as ws:
+        browser.start()
+        with urllib.request.urlopen(f"{browser.url}/json/version", timeout=30) as reply:
+            endpoint = json.load(reply)["webSocketDebuggerUrl"]
+        with connect(endpoint, max_size=None, open_timeout=30) as ws:
             yield CDP(ws)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+        # The whole group: killing only the browser process left its renderers running on,
+        # writing to the removed profile.
+        browser.kill()
         shutil.rmtree(profile, ignore_errors=True)
-
-
-def _read(path: Path) -> list[str]:
-    try:
-        return path.read_text().split()
-    except FileNotFoundError:
-        return []
+        profile.with_suffix(".log").unlink(missing_ok=True)

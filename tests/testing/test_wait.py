@@ -6,6 +6,8 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from livedash.testing import free_port
@@ -60,28 +62,26 @@ sys.stdin.read()  # holds its ports until the test closes stdin
 """
 
 
-def _holder() -> subprocess.Popen[str]:
-    return subprocess.Popen(
+@contextmanager
+def _holder() -> Iterator[set[int]]:
+    """Another process that takes 10 of SHARED_PORTS and holds them for the ``with`` block."""
+    proc = subprocess.Popen(
         [sys.executable, "-c", HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
+    try:
+        assert proc.stdout is not None
+        yield {int(port) for port in proc.stdout.readline().split()}
+    finally:
+        proc.communicate(input="", timeout=30)
 
 
 def test_free_port_never_hands_a_port_to_two_live_processes() -> None:
     # A second process takes half the range and binds nothing: only the reservation keeps
     # this one off its ports (without it, 10 picks from 20 land on one of them ~all the time).
-    holder = _holder()
-    try:
-        assert holder.stdout is not None
-        theirs = {int(port) for port in holder.stdout.readline().split()}
+    with _holder() as theirs:
         assert len(theirs) == 10
         ours = {free_port(ports=SHARED_PORTS) for _ in range(10)}
         assert ours == set(SHARED_PORTS) - theirs
-    finally:
-        holder.communicate(input="", timeout=30)
     # A process's reservations end with it: the next one can take those ports again.
-    successor = _holder()
-    try:
-        assert successor.stdout is not None
-        assert {int(port) for port in successor.stdout.readline().split()} == theirs
-    finally:
-        successor.communicate(input="", timeout=30)
+    with _holder() as successors:
+        assert successors == theirs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import random
 import socket
@@ -27,22 +28,25 @@ _HANDED_OUT: set[int] = set()
 #: port handed out is also reserved among this user's processes: a lock on byte ``port`` of
 #: this file, held while the process lives (the kernel drops it when the process ends).
 RESERVATIONS = Path(tempfile.gettempdir()) / f"livedash-ports-{os.getuid()}.lock"
-_reservations: list[int] = []  # the file's descriptor, once opened
+
+
+@functools.cache
+def _reservations() -> int:
+    """The descriptor of :data:`RESERVATIONS`, opened once: closing it would drop every lock."""
+    return os.open(RESERVATIONS, os.O_RDWR | os.O_CREAT, 0o600)
 
 
 def _reserve(port: int) -> bool:
     """Lock byte ``port`` of :data:`RESERVATIONS`; False if another process holds it."""
-    if not _reservations:
-        _reservations.append(os.open(RESERVATIONS, os.O_RDWR | os.O_CREAT, 0o600))
     try:
-        fcntl.lockf(_reservations[0], fcntl.LOCK_EX | fcntl.LOCK_NB, 1, port)
+        fcntl.lockf(_reservations(), fcntl.LOCK_EX | fcntl.LOCK_NB, 1, port)
     except OSError:  # EAGAIN or EACCES: another process reserved it
         return False
     return True
 
 
 def _unreserve(port: int) -> None:
-    fcntl.lockf(_reservations[0], fcntl.LOCK_UN, 1, port)
+    fcntl.lockf(_reservations(), fcntl.LOCK_UN, 1, port)
 
 
 def free_port(host: str = "127.0.0.1", ports: range = PORT_RANGE) -> int:
